@@ -11,4 +11,7 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "torch==2.13.0"
 .venv/bin/python -m pip install -q -e ".[dev]"
+# LPIPS calibration weights ship inside the lpips package; it is never imported (it imports
+# torchvision, which has no CPU build here), so it is installed without its dependencies.
+.venv/bin/python -m pip install -q --no-deps "lpips==0.1.4"
 echo "setup: .venv ready ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"
