@@ -1,0 +1,55 @@
+"""Sharded HDF5 stores (samples and embeddings), atomic shard writers, resume, readers and exports.
+
+Never imports prefect or models. See docs/storage.md for the on-disk schema.
+"""
+
+from storage.dataset import SegmentationDataset, keep_rows
+from storage.entry import ENTRY_NAME, EntryInfo, ShardRecord, load_entry
+from storage.errors import NotAStoreError, SchemaError, ShardError, StorageError, WriterError
+from storage.export import export_pngs
+from storage.manifest import read_manifest
+from storage.schema import (
+    KNOWN_SCHEMA_VERSIONS,
+    SCHEMA_VERSION,
+    Compression,
+    EmbeddingStatus,
+    FieldSpec,
+    Provenance,
+    StoreSpec,
+    default_palette,
+    embeddings_spec,
+    samples_spec,
+    sha256_file,
+)
+from storage.shards import ShardSlot, ShardWriter
+from storage.store import ShardedStore
+
+__all__ = [
+    "ENTRY_NAME",
+    "KNOWN_SCHEMA_VERSIONS",
+    "SCHEMA_VERSION",
+    "Compression",
+    "EmbeddingStatus",
+    "EntryInfo",
+    "FieldSpec",
+    "NotAStoreError",
+    "Provenance",
+    "SchemaError",
+    "SegmentationDataset",
+    "ShardError",
+    "ShardRecord",
+    "ShardSlot",
+    "ShardWriter",
+    "ShardedStore",
+    "StorageError",
+    "StoreSpec",
+    "WriterError",
+    "default_palette",
+    "embeddings_spec",
+    "export_pngs",
+    "keep_rows",
+    "load_entry",
+    "read_manifest",
+    "samples_spec",
+    "sha256_file",
+]
