@@ -1,0 +1,180 @@
+"""Encoder files: the project's own format and the released pSp / e4e checkpoint layout.
+
+* Own format (:func:`save_encoder` / :func:`load_encoder`): a folder with ``config.json``
+  (format name, version, :class:`EncoderConfig`, free metadata) and ``model.safetensors``
+  (the encoder's state dict plus ``latent_avg``).
+* pSp / e4e layout (:func:`load_psp_checkpoint` / :func:`save_psp_checkpoint`): one torch file holding
+  ``{"state_dict": {"encoder.*", "decoder.*"}, "opts": dict, "latent_avg": [L, D]}``. It is read
+  with ``torch.load(weights_only=True)`` (allow-list: ``argparse.Namespace``); the encoder config is
+  inferred from the keys, the generator from the ``decoder.*`` keys (rosinality layout).
+
+Everything returned is in eval mode.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor
+
+from models.encoders.config import EncoderConfig
+from models.encoders.errors import EncoderCheckpointError, EncoderConfigError
+from models.encoders.networks import Encoder, build_encoder
+from models.stylegan2.generator import Generator
+
+FORMAT_NAME = "datasetgan-pipeline/encoder"
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+LATENT_AVG_KEY = "latent_avg"
+ENCODER_TYPES = {"GradualStyleEncoder": "psp", "Encoder4Editing": "e4e"}
+
+
+class PSPCheckpoint(NamedTuple):
+    """What a pSp / e4e file holds: ``encoder, generator = load_psp_checkpoint(path)``."""
+
+    encoder: Encoder
+    generator: Generator
+
+
+def save_encoder(
+    encoder: Encoder, path: str | os.PathLike[str], *, metadata: Mapping[str, Any] | None = None
+) -> Path:
+    """Write ``path/config.json`` + ``path/model.safetensors``; returns the folder."""
+    folder = Path(path)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
+    state[LATENT_AVG_KEY] = encoder.latent_avg.detach().cpu().contiguous()
+    save_file(state, str(folder / WEIGHTS_FILE))
+    meta = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "config": encoder.config.to_dict(),
+        "metadata": dict(metadata or {}),
+    }
+    (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    return folder
+
+
+def read_encoder_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The ``metadata`` dict saved next to an encoder (e.g. the generator's fingerprint)."""
+    return dict(_read_meta(Path(path)).get("metadata", {}))
+
+
+def _read_meta(folder: Path) -> dict[str, Any]:
+    cfg_path = folder / CONFIG_FILE
+    if not cfg_path.is_file() or not (folder / WEIGHTS_FILE).is_file():
+        raise EncoderCheckpointError(
+            f"{folder}: expected a folder with {CONFIG_FILE} and {WEIGHTS_FILE} (written by save_encoder)"
+        )
+    try:
+        meta = json.loads(cfg_path.read_text())
+    except json.JSONDecodeError as exc:
+        raise EncoderCheckpointError(f"{cfg_path}: not valid JSON ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise EncoderCheckpointError(f"{cfg_path}: format {found!r}, expected {FORMAT_NAME!r}")
+    if int(meta.get("version", 0)) > FORMAT_VERSION:
+        raise EncoderCheckpointError(
+            f"{cfg_path}: format version {meta['version']}, this package reads <= {FORMAT_VERSION}"
+        )
+    return meta
+
+
+def load_encoder(path: str | os.PathLike[str], *, device: torch.device | str = "cpu") -> Encoder:
+    """Load an encoder written by :func:`save_encoder`, in eval mode."""
+    folder = Path(path)
+    meta = _read_meta(folder)
+    try:
+        config = EncoderConfig.from_dict(meta["config"])
+    except (KeyError, TypeError, EncoderConfigError) as exc:
+        raise EncoderCheckpointError(f"{folder / CONFIG_FILE}: bad encoder config ({exc})") from exc
+    try:
+        state = load_file(str(folder / WEIGHTS_FILE))
+    except (SafetensorError, OSError) as exc:
+        raise EncoderCheckpointError(f"{folder / WEIGHTS_FILE}: unreadable ({exc})") from exc
+    if LATENT_AVG_KEY not in state:
+        raise EncoderCheckpointError(f"{folder / WEIGHTS_FILE}: missing {LATENT_AVG_KEY!r}")
+    latent_avg = state.pop(LATENT_AVG_KEY)
+    encoder = build_encoder(config)
+    load_encoder_state(encoder, state, source=str(folder / WEIGHTS_FILE))
+    encoder.set_latent_avg(latent_avg)
+    return encoder.to(device).eval()
+
+
+def load_encoder_state(encoder: Encoder, state: Mapping[str, Tensor], *, source: str) -> None:
+    """Strict load that names the first missing / unexpected / mis-shaped keys."""
+    expected = encoder.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    if missing or unexpected:
+        raise EncoderCheckpointError(
+            f"{source}: missing keys {missing[:5]}, unexpected keys {unexpected[:5]} for a "
+            f"{encoder.config.kind} encoder with {encoder.n_styles} styles"
+        )
+    for key, value in state.items():
+        if tuple(value.shape) != tuple(expected[key].shape):
+            raise EncoderCheckpointError(
+                f"{source}: {key} has shape {tuple(value.shape)}, expected {tuple(expected[key].shape)}"
+            )
+    encoder.load_state_dict(dict(state), strict=True)
+
+
+def infer_encoder_config(
+    state: Mapping[str, Tensor], *, kind: str, offset: str, source: str = "<state dict>"
+) -> EncoderConfig:
+    """Rebuild an :class:`EncoderConfig` from pSp / e4e ``encoder.*`` keys (prefix removed).
+
+    Stages are split where the block width changes (true of every released body, whose widths are
+    64/128/256/512); files written by :func:`save_psp_checkpoint` carry their config in ``opts``.
+    """
+    try:
+        n_styles = len({k.split(".")[1] for k in state if k.startswith("styles.")})
+        style_dim = int(state["styles.0.linear.weight"].shape[0])
+        input_nc = int(state["input_layer.0.weight"].shape[1])
+        n_blocks = len({k.split(".")[1] for k in state if k.startswith("body.")})
+        widths = [int(state[f"body.{i}.res_layer.1.weight"].shape[0]) for i in range(n_blocks)]
+        se = "body.0.res_layer.5.fc1.weight" in state
+        head_convs = [
+            len([k for k in state if k.startswith(f"styles.{i}.convs.") and k.endswith(".weight")])
+            for i in range(n_styles)
+        ]
+    except KeyError as exc:
+        raise EncoderCheckpointError(f"{source}: missing encoder key {exc}") from exc
+    stage_widths = [w for i, w in enumerate(widths) if i == 0 or w != widths[i - 1]]
+    if len(stage_widths) != 4 or n_styles == 0:
+        raise EncoderCheckpointError(
+            f"{source}: found {len(stage_widths)} body stages and {n_styles} style heads, expected 4 "
+            "stages of distinct widths and >= 1 head (a pSp GradualStyleEncoder / e4e layout)"
+        )
+    units = tuple(widths.count(w) for w in stage_widths)
+    reduction = (
+        stage_widths[0] // int(state["body.0.res_layer.5.fc1.weight"].shape[0]) if se else 16
+    )
+    base = head_convs[0]
+    try:
+        return EncoderConfig(
+            kind=kind,
+            n_styles=n_styles,
+            style_dim=style_dim,
+            input_size=16 * 2**base,
+            input_nc=input_nc,
+            units=units,  # type: ignore[arg-type]
+            widths=tuple(stage_widths),  # type: ignore[arg-type]
+            unit="ir_se" if se else "ir",
+            se_reduction=reduction,
+            coarse_ind=max(1, head_convs.count(base)),
+            middle_ind=max(1, head_convs.count(base)) + head_convs.count(base + 1),
+            offset=offset,
+        )
+    except EncoderConfigError as exc:
+        raise EncoderCheckpointError(
+            f"{source}: inferred an invalid encoder config ({exc})"
+        ) from exc
