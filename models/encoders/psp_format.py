@@ -93,6 +93,10 @@ def load_psp_checkpoint(
     Without a stored ``latent_avg``, the generator's mean W (stored or estimated) is used.
     """
     source = str(path)
+    if not Path(path).is_file():
+        raise EncoderCheckpointError(
+            f"{source}: no such file, expected a pSp / e4e checkpoint (.pt)"
+        )
     obj = torch_load_safe(Path(path))
     if not isinstance(obj, Mapping) or "state_dict" not in obj:
         keys = sorted(obj)[:6] if isinstance(obj, Mapping) else type(obj).__name__
