@@ -94,9 +94,15 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         if not -len(self) <= index < len(self):
             raise IndexError(f"got index {index}, expected 0..{len(self) - 1}")
         row = int(self.rows[index])
-        _, image_ds, label_ds = self._handle(int(self._shard_of[row]))
+        shard = int(self._shard_of[row])
+        _, image_ds, label_ds = self._handle(shard)
         r = int(self._row_of[row])
-        return image_ds[r], label_ds[r]
+        try:
+            return image_ds[r], label_ds[r]
+        except (OSError, RuntimeError) as exc:
+            raise ShardError(
+                self._files[shard], f"row {r} cannot be read ({exc})", "an intact shard"
+            ) from exc
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         image_np, label_np = self.read(index)
@@ -156,7 +162,7 @@ def _open_shard(path: Path) -> h5py.File:
     if not path.is_file():
         raise ShardError(path, "is missing", "the shard listed in data.h5")
     try:
-        f = h5py.File(path, "r", locking=False)
+        f = h5py.File(path, "r")
     except OSError as exc:
         raise ShardError(path, f"cannot be opened as HDF5 ({exc})", "a complete shard") from exc
     if "image" not in f or "label" not in f:
