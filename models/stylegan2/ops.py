@@ -1,0 +1,97 @@
+"""StyleGAN2's two special ops in plain PyTorch: upfirdn2d and fused bias + leaky ReLU.
+
+The native versions here are the default everywhere. On CUDA, inference calls may use the optional
+compiled kernels from ``models.stylegan2.kernels`` (built lazily on first use, falling back to these
+functions if the build fails); nothing compiles at import.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from models.stylegan2 import kernels
+
+SQRT2 = math.sqrt(2.0)
+
+
+def make_blur_kernel(taps: tuple[int, ...], *, gain: float = 1.0) -> torch.Tensor:
+    """Outer product of a 1-D FIR filter, normalised to sum ``gain``. Returns [K, K] float32."""
+    k = torch.tensor(taps, dtype=torch.float32)
+    k2 = k[None, :] * k[:, None]
+    return k2 / k2.sum() * gain
+
+
+def upfirdn2d(
+    x: torch.Tensor,
+    kernel: torch.Tensor,
+    *,
+    up: int = 1,
+    down: int = 1,
+    pad: tuple[int, int] = (0, 0),
+) -> torch.Tensor:
+    """Upsample by zero insertion, pad, convolve with a 2-D FIR kernel, downsample.
+
+    x: [N, C, H, W]; kernel: [Kh, Kw]; ``pad`` = (before, after) on both axes (negative crops).
+    Returns [N, C, (H*up + p0 + p1 - Kh) // down + 1, ...]. A true convolution (the kernel is flipped),
+    as in the StyleGAN2 papers' reference op.
+    """
+    if x.is_cuda and not torch.is_grad_enabled():
+        ext = kernels.load()
+        if ext is not None:
+            return ext.upfirdn2d(x.contiguous(), kernel.to(x), up, down, pad[0], pad[1])
+    return upfirdn2d_native(x, kernel, up=up, down=down, pad=pad)
+
+
+def upfirdn2d_native(
+    x: torch.Tensor,
+    kernel: torch.Tensor,
+    *,
+    up: int = 1,
+    down: int = 1,
+    pad: tuple[int, int] = (0, 0),
+) -> torch.Tensor:
+    """Reference implementation of :func:`upfirdn2d` with ordinary PyTorch ops."""
+    n, c, h, w = x.shape
+    if up > 1:
+        spread = x.new_zeros(n, c, h, up, w, up)
+        spread[:, :, :, 0, :, 0] = x
+        x = spread.reshape(n, c, h * up, w * up)
+    p0, p1 = pad
+    if p0 or p1:
+        x = F.pad(x, [p0, p1, p0, p1])
+    kh, kw = kernel.shape
+    weight = kernel.flip(0, 1).to(x)[None, None].expand(c, 1, kh, kw)
+    x = F.conv2d(x, weight, groups=c)
+    if down > 1:
+        x = x[:, :, ::down, ::down]
+    return x
+
+
+def fused_leaky_relu(
+    x: torch.Tensor,
+    bias: torch.Tensor,
+    *,
+    negative_slope: float = 0.2,
+    scale: float = SQRT2,
+) -> torch.Tensor:
+    """leaky_relu(x + bias) * scale, bias broadcast over dim 1. x: [N, C, ...]; bias: [C]."""
+    if x.is_cuda and not torch.is_grad_enabled():
+        ext = kernels.load()
+        if ext is not None:
+            return ext.bias_leaky_relu(x.contiguous(), bias.to(x), negative_slope, scale)
+    return fused_leaky_relu_native(x, bias, negative_slope=negative_slope, scale=scale)
+
+
+def fused_leaky_relu_native(
+    x: torch.Tensor,
+    bias: torch.Tensor,
+    *,
+    negative_slope: float = 0.2,
+    scale: float = SQRT2,
+) -> torch.Tensor:
+    """Reference implementation of :func:`fused_leaky_relu`."""
+    shape = [1, bias.shape[0]] + [1] * (x.ndim - 2)
+    return F.leaky_relu(x + bias.view(shape), negative_slope) * scale
