@@ -92,25 +92,24 @@ class ShardedStore:
         (root / SHARD_DIR).mkdir(parents=True, exist_ok=True)
         prov = _stamp(provenance or Provenance())
         with _lock(root):
-            if (root / SPEC_NAME).exists():
-                existing = cls.open(root)
-                if not exist_ok:
-                    raise SchemaError(
-                        root, "a store already exists here", "an empty directory (or exist_ok=True)"
-                    )
-                existing._check_compatible(spec, prov)
-                return existing
-            _write_json_atomic(
-                root / SPEC_NAME,
-                {
+            exists = (root / SPEC_NAME).exists()
+            if not exists:
+                meta = {
                     "schema_version": SCHEMA_VERSION,
                     "spec": spec.to_dict(),
                     "provenance": prov.to_dict(),
-                },
+                }
+                _write_json_atomic(root / SPEC_NAME, meta)
+                write_entry(root, spec, prov, [])
+                return cls(root, spec, prov)
+        if not exist_ok:
+            raise SchemaError(
+                root, "a store already exists here", "an empty directory (or exist_ok=True)"
             )
-            store = cls(root, spec, prov)
-            write_entry(root, spec, prov, [])
-        return store
+        existing = cls.open(root)
+        existing._check_compatible(spec, prov)
+        existing.refresh_entry()  # catches up if a writer died between its rename and its rebuild
+        return existing
 
     @classmethod
     def open(cls, path: str | Path) -> ShardedStore:

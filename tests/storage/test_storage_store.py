@@ -127,6 +127,14 @@ def test_create_exist_ok_resumes_only_a_compatible_store(tmp_path: Path) -> None
         ShardedStore.create(tmp_path / "s", tiny_spec(), provenance=other, exist_ok=True)
 
 
+def test_resume_catches_up_an_entry_that_missed_a_landed_shard(tmp_path: Path) -> None:
+    store = build(tmp_path / "s", SHARD)
+    store.write_shard(store.plan(2 * SHARD)[1], sample_batch(SHARD, 2 * SHARD), refresh_entry=False)
+    assert load_entry(store.entry_path).n_samples == SHARD  # as if killed right after the rename
+    store = build(tmp_path / "s", 2 * SHARD)
+    assert load_entry(store.entry_path).n_samples == 2 * SHARD
+
+
 def test_entry_is_derived_and_rebuilt_when_deleted(tmp_path: Path) -> None:
     store = build(tmp_path / "s", 6)
     store.entry_path.unlink()

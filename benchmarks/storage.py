@@ -1,0 +1,205 @@
+"""Storage figures: write MB/s per codec, random-read samples/s through SegmentationDataset vs np.save.
+
+Run: .venv/bin/python benchmarks/storage.py [--n 512] [--res 256] [--reads 2000] [--repeats 3]
+
+Data: synthetic 256x256 samples shaped like generated ones (smooth RGB images with mild noise, blob
+label maps with 8 classes, W+ [14, 512] float32, seed, score). "MB" = 1e6 bytes of raw (uncompressed)
+array data. Every figure is the median of --repeats runs. Reads are random (a fresh permutation per
+run) and hit the page cache (the store fits in memory), as in a training run's later epochs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+# This file is itself named storage.py: run as a script, its folder must not shadow the package.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+import h5py  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from storage import Compression, SegmentationDataset, ShardedStore, samples_spec  # noqa: E402
+
+N_LATENT, W_DIM, N_CLASSES = 14, 512, 8
+
+
+def synthetic(n: int, res: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """n samples: image [n,res,res,3] uint8, label [n,res,res] uint8, w_plus [n,14,512], seed, score."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:res, 0:res].astype(np.float32) / res
+    images = np.empty((n, res, res, 3), np.uint8)
+    labels = np.empty((n, res, res), np.uint8)
+    for i in range(n):
+        f = rng.uniform(1, 6, size=(3, 2))
+        ph = rng.uniform(0, 6.3, size=3)
+        base = np.stack(
+            [np.sin(f[c, 0] * 6.3 * xx + f[c, 1] * 6.3 * yy + ph[c]) for c in range(3)], -1
+        )
+        noise = rng.normal(0, 6, size=(res, res, 3))
+        images[i] = np.clip(127 + 100 * base + noise, 0, 255).astype(np.uint8)
+        centres = rng.uniform(0, 1, size=(N_CLASSES, 2))
+        d = (yy[..., None] - centres[:, 0]) ** 2 + (xx[..., None] - centres[:, 1]) ** 2
+        labels[i] = d.argmin(-1).astype(np.uint8)
+    return {
+        "image": images,
+        "label": labels,
+        "w_plus": rng.standard_normal((n, N_LATENT, W_DIM)).astype(np.float32),
+        "seed": np.arange(n, dtype=np.int64),
+        "score": rng.random(n).astype(np.float32),
+    }
+
+
+def write_store(root: Path, data: dict[str, np.ndarray], codec: str, shard: int) -> float:
+    """Seconds to write `data` as a fresh store (every shard: temp file, fsync, rename, entry refresh)."""
+    if root.exists():
+        shutil.rmtree(root)
+    res = data["image"].shape[1]
+    spec = samples_spec(
+        height=res,
+        width=res,
+        n_latent=N_LATENT,
+        w_dim=W_DIM,
+        class_names=[f"c{k}" for k in range(N_CLASSES)],
+        shard_size=shard,
+        compression=Compression(codec),  # type: ignore[arg-type]
+    )
+    t0 = time.perf_counter()
+    store = ShardedStore.create(root, spec)
+    for slot in store.pending(len(data["seed"])):
+        with store.writer(slot) as w:
+            for i in range(
+                slot.start, slot.stop, 16
+            ):  # batches as a generation flow would hand them
+                j = min(i + 16, slot.stop)
+                w.append({k: v[i:j] for k, v in data.items()})
+    return time.perf_counter() - t0
+
+
+def write_npy(root: Path, data: dict[str, np.ndarray]) -> float:
+    """Seconds to np.save each sample's image and label to its own file (DatasetGAN style)."""
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    t0 = time.perf_counter()
+    for i in range(len(data["seed"])):
+        np.save(root / f"{i:06d}_image.npy", data["image"][i])
+        np.save(root / f"{i:06d}_label.npy", data["label"][i])
+    return time.perf_counter() - t0
+
+
+def to_tensors(image: np.ndarray, label: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """The same conversion SegmentationDataset does: image [3,H,W] float32 in [0,1], label [H,W] int64."""
+    t = (
+        torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))
+        .to(torch.float32)
+        .div_(255.0)
+    )
+    return t, torch.from_numpy(label.astype(np.int64))
+
+
+def reads_per_s(read: Callable[[int], object], n: int, n_reads: int, seed: int) -> float:
+    order = np.random.default_rng(seed).integers(0, n, size=n_reads)
+    t0 = time.perf_counter()
+    for i in order:
+        read(int(i))
+    return n_reads / (time.perf_counter() - t0)
+
+
+def loader_per_s(root: Path, n_reads: int, seed: int) -> float:
+    """Samples/s through DataLoader(num_workers=2, fork), after the workers have started."""
+    ds = SegmentationDataset(root)
+    g = torch.Generator().manual_seed(seed)
+    sampler = torch.utils.data.RandomSampler(ds, replacement=True, num_samples=n_reads, generator=g)
+    loader = torch.utils.data.DataLoader(
+        ds, batch_size=32, sampler=sampler, num_workers=2, multiprocessing_context="fork"
+    )
+    it = iter(loader)
+    next(it)
+    t0 = time.perf_counter()
+    n = sum(len(batch[0]) for batch in it)
+    return n / (time.perf_counter() - t0)
+
+
+def median(fn: Callable[[int], float], repeats: int) -> float:
+    return statistics.median(fn(r) for r in range(repeats))
+
+
+def write_figures(scratch: Path, data: dict[str, np.ndarray], shard: int, repeats: int) -> None:
+    raw_mb = sum(v.nbytes for v in data.values()) / 1e6
+    print(f"{'codec':<12}{'write MB/s':>12}{'on disk MB':>12}{'ratio':>8}")
+    for codec in ("zstd", "gzip", "none"):
+        root = scratch / codec
+
+        def run(_r: int, root: Path = root, codec: str = codec) -> float:
+            return raw_mb / write_store(root, data, codec, shard)
+
+        mbs = median(run, repeats)
+        disk = sum(p.stat().st_size for p in root.rglob("*.h5")) / 1e6
+        print(f"{codec:<12}{mbs:>12.0f}{disk:>12.1f}{raw_mb / disk:>8.1f}")
+    npy_mb = (data["image"].nbytes + data["label"].nbytes) / 1e6
+    mbs = median(lambda _r: npy_mb / write_npy(scratch / "npy", data), repeats)
+    print(f"{'np.save':<12}{mbs:>12.0f}{npy_mb:>12.1f}{1.0:>8.1f}  (image+label, one .npy each)")
+
+
+def read_figures(scratch: Path, n: int, n_reads: int, repeats: int) -> None:
+    print(f"\nrandom reads, {n_reads} per run, one process, (image, label) tensors:")
+    figures = {}
+    for codec in ("zstd", "gzip", "none"):
+        ds = SegmentationDataset(scratch / codec)
+        figures[codec] = median(
+            lambda r, ds=ds: reads_per_s(ds.__getitem__, n, n_reads, r), repeats
+        )
+        ds.close()
+        print(f"  SegmentationDataset[{codec}]   {figures[codec]:>8.0f} samples/s")
+    with h5py.File(scratch / "zstd" / "data.h5", "r") as f:
+        image_vds, label_vds = f["image"], f["label"]
+        sps = median(
+            lambda r: reads_per_s(lambda i: to_tensors(image_vds[i], label_vds[i]), n, n_reads, r),
+            repeats,
+        )
+    print(f"  h5py on data.h5 (virtual)     {sps:>8.0f} samples/s  (zstd)")
+    npy = scratch / "npy"
+
+    def load(i: int) -> object:
+        return to_tensors(np.load(npy / f"{i:06d}_image.npy"), np.load(npy / f"{i:06d}_label.npy"))
+
+    base = median(lambda r: reads_per_s(load, n, n_reads, r), repeats)
+    print(f"  np.load per-sample .npy       {base:>8.0f} samples/s  (baseline)")
+    print(f"  ratio SegmentationDataset[zstd] / np.load: {figures['zstd'] / base:.2f}")
+    sps = median(lambda r: loader_per_s(scratch / "zstd", n_reads, r), repeats)
+    print(f"  DataLoader(2 workers, fork)   {sps:>8.0f} samples/s  (zstd, batch 32, incl. collate)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=512)
+    ap.add_argument("--res", type=int, default=256)
+    ap.add_argument("--shard", type=int, default=128)
+    ap.add_argument("--reads", type=int, default=2000)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument(
+        "--dir", type=Path, default=None, help="scratch directory (default: a temp dir)"
+    )
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    data = synthetic(args.n, args.res)
+    raw_mb = sum(v.nbytes for v in data.values()) / 1e6
+    print(
+        f"data: {args.n} samples at {args.res}x{args.res}, {raw_mb:.1f} MB raw, shard size {args.shard}"
+    )
+    with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
+        write_figures(Path(tmp), data, args.shard, args.repeats)
+        read_figures(Path(tmp), args.n, args.reads, args.repeats)
+
+
+if __name__ == "__main__":
+    main()
