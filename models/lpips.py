@@ -35,6 +35,7 @@ _SHIFT = (-0.030, -0.088, -0.188)
 _SCALE = (0.458, 0.448, 0.450)
 _HEAD_KEY = re.compile(r"^lin(\d+)\.model\.(\d+)\.weight$")
 INPUT_RANGES = {"signed": (-1.0, 1.0), "unit": (0.0, 1.0)}
+CHECKS = ("range", "none")
 
 
 class LPIPSError(Exception):
@@ -117,8 +118,14 @@ class LPIPS(nn.Module):
         """LPIPS has no train-time behaviour; it stays in eval mode whatever is asked."""
         return super().train(False)
 
-    def forward(self, a: Tensor, b: Tensor, *, input_range: str = "signed") -> Tensor:
-        _check_inputs(a, b, input_range)
+    def forward(
+        self, a: Tensor, b: Tensor, *, input_range: str = "signed", check: str = "range"
+    ) -> Tensor:
+        """Distance ``[N]``. ``check="range"`` refuses values far outside ``input_range`` (e.g. 0..255
+        images); ``check="none"`` skips that scan (for training losses on raw generator output)."""
+        if check not in CHECKS:
+            raise LPIPSInputError(f"LPIPS: check={check!r}, expected one of {CHECKS}")
+        _check_inputs(a, b, input_range, scan_values=check == "range")
         if input_range == "unit":
             a, b = a * 2 - 1, b * 2 - 1
         shift = self.shift.to(a.dtype)
@@ -132,7 +139,7 @@ class LPIPS(nn.Module):
         return total
 
 
-def _check_inputs(a: Tensor, b: Tensor, input_range: str) -> None:
+def _check_inputs(a: Tensor, b: Tensor, input_range: str, *, scan_values: bool) -> None:
     if input_range not in INPUT_RANGES:
         raise LPIPSInputError(
             f"LPIPS: input_range={input_range!r}, expected one of {tuple(INPUT_RANGES)}"
@@ -145,6 +152,8 @@ def _check_inputs(a: Tensor, b: Tensor, input_range: str) -> None:
         raise LPIPSInputError(f"LPIPS: got shape {tuple(a.shape)}, expected [N, 3, H>=16, W>=16]")
     if not (a.is_floating_point() and b.is_floating_point()):
         raise LPIPSInputError(f"LPIPS: got dtypes {a.dtype}/{b.dtype}, expected floating point")
+    if not scan_values:
+        return
     lo, hi = INPUT_RANGES[input_range]
     with torch.no_grad():
         for name, t in (("a", a), ("b", b)):
@@ -232,12 +241,12 @@ def load_lpips(
 
     ``trunk``: ``"imagenet"`` reads ``vgg16-397923af.pth`` from torch's hub cache
     (:func:`default_trunk_path`); a path reads that file; ``"random"`` keeps a random trunk
-    (tests only; the distance is then not the calibrated LPIPS) drawn from ``rng``.
+    (tests only; the distance is then not the calibrated LPIPS) drawn from ``rng`` (default seed 0).
     ``heads``: the calibrated v0.1 linear layers; default the installed lpips package's file.
     """
     model = LPIPS()
     if trunk == "random":
-        _randomise_trunk(model.trunk, rng)
+        _randomise_trunk(model.trunk, rng if rng is not None else torch.Generator().manual_seed(0))
         trunk_state = model.trunk.state_dict()
     else:
         path = default_trunk_path() if trunk == "imagenet" else Path(trunk)
@@ -257,7 +266,7 @@ def load_lpips(
     return model.to(device=device, dtype=dtype)
 
 
-def _randomise_trunk(trunk: VGG16Trunk, rng: torch.Generator | None) -> None:
+def _randomise_trunk(trunk: VGG16Trunk, rng: torch.Generator) -> None:
     """He-normal convs, zero biases (a random but well-scaled trunk), drawn from ``rng``."""
     with torch.no_grad():
         for layer in trunk.features:

@@ -13,13 +13,14 @@ import argparse
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from models.encoders.config import EncoderConfig
 from models.encoders.errors import EncoderCheckpointError, EncoderConfigError
+from models.encoders.generator_access import w_avg_of
 from models.encoders.io import (
     ENCODER_TYPES,
     PSPCheckpoint,
@@ -117,7 +118,7 @@ def load_psp_checkpoint(
         )
     encoder = build_encoder(config)
     load_encoder_state(encoder, enc_state, source=source)
-    encoder.set_latent_avg(latent_avg if latent_avg is not None else cast(Tensor, generator.w_avg))
+    encoder.set_latent_avg(latent_avg if latent_avg is not None else w_avg_of(generator))
     return PSPCheckpoint(encoder.to(device).eval(), generator.to(device).eval())
 
 
