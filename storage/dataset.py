@@ -48,6 +48,7 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     drop_uncertain: leave out this fraction of samples with the highest `score`; nothing is rewritten.
     transform: called as transform(image, label) -> (image, label) on every item.
     verify: how the shards are checked at construction ("stat", "deep" or "none").
+    max_open_files: shards kept open per process (least recently used are closed beyond it).
     """
 
     def __init__(
@@ -58,7 +59,7 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         transform: Transform | None = None,
         image_dtype: ImageDtype = "float",
         verify: Verify = "stat",
-        max_open_files: int = 64,
+        max_open_files: int = 256,
     ) -> None:
         if image_dtype not in ("float", "uint8"):
             raise ValueError(f"got image_dtype {image_dtype!r}, expected 'float' or 'uint8'")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import h5py
 import pandas as pd
 
 from storage.entry import load_entry
@@ -18,8 +19,6 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     scalar field of the store (samples store: `seed`, `score`; embeddings store: `source`, `status`,
     `error` and the metrics).
     """
-    import h5py
-
     p = Path(path)
     if p.is_dir():
         p = p / "data.h5"

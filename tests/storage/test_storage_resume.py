@@ -23,7 +23,7 @@ N = 3 * SHARD + 2  # shards 0..3, the last one short
 def _run_writer(path: Path, n: int, hold_at: int) -> subprocess.Popen[str]:
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(HERE), os.environ.get("PYTHONPATH", "")]),
+        "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parents[1])]),
     }
     cmd = [sys.executable, str(HERE / "storage_kill_writer.py"), str(path), str(n), str(hold_at)]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)

@@ -151,7 +151,7 @@ def test_two_processes_write_distinct_shards_at_once(tmp_path: Path) -> None:
         "[s.write_shard(slot, sample_batch(slot.start, slot.stop)) for slot in s.plan(32)"
         " if slot.index % 2 == int(sys.argv[2])]"
     )
-    env = {**os.environ, "PYTHONPATH": str(HERE)}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(HERE.parents[1])])}
     procs = [
         subprocess.Popen([sys.executable, "-c", code, str(path), str(k)], env=env) for k in (0, 1)
     ]
