@@ -114,11 +114,32 @@ def reads_per_s(read: Callable[[int], object], n: int, n_reads: int, seed: int) 
     return n_reads / (time.perf_counter() - t0)
 
 
-def loader_per_s(root: Path, n_reads: int, seed: int) -> float:
-    """Samples/s through DataLoader(num_workers=2, fork), after the workers have started."""
-    ds = SegmentationDataset(root)
+class ZerosDataset(torch.utils.data.Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Returns zero tensors shaped like SegmentationDataset's items: the DataLoader's own ceiling."""
+
+    def __init__(self, n: int, res: int) -> None:
+        self.n, self.res = n, res
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        r = self.res
+        return torch.zeros(3, r, r), torch.zeros(r, r, dtype=torch.int64)
+
+
+def loader_per_s(root: Path | None, n_reads: int, seed: int, res: int = 256) -> float:
+    """Samples/s through DataLoader(num_workers=2, fork) after the workers started (None: zeros)."""
+    ds: ZerosDataset | SegmentationDataset = (
+        ZerosDataset(n_reads, res) if root is None else SegmentationDataset(root)
+    )
     g = torch.Generator().manual_seed(seed)
-    sampler = torch.utils.data.RandomSampler(ds, replacement=True, num_samples=n_reads, generator=g)
+    sampler = torch.utils.data.RandomSampler(
+        ds,
+        replacement=True,
+        num_samples=n_reads,
+        generator=g,
+    )
     loader = torch.utils.data.DataLoader(
         ds, batch_size=32, sampler=sampler, num_workers=2, multiprocessing_context="fork"
     )
@@ -150,14 +171,16 @@ def write_figures(scratch: Path, data: dict[str, np.ndarray], shard: int, repeat
     print(f"{'np.save':<12}{mbs:>12.0f}{npy_mb:>12.1f}{1.0:>8.1f}  (image+label, one .npy each)")
 
 
-def read_figures(scratch: Path, n: int, n_reads: int, repeats: int) -> None:
+def read_figures(scratch: Path, n: int, res: int, n_reads: int, repeats: int) -> None:
     print(f"\nrandom reads, {n_reads} per run, one process, (image, label) tensors:")
-    figures = {}
+    figures: dict[str, float] = {}
     for codec in ("zstd", "gzip", "none"):
         ds = SegmentationDataset(scratch / codec)
-        figures[codec] = median(
-            lambda r, ds=ds: reads_per_s(ds.__getitem__, n, n_reads, r), repeats
-        )
+
+        def run(r: int, ds: SegmentationDataset = ds) -> float:
+            return reads_per_s(ds.__getitem__, n, n_reads, r)
+
+        figures[codec] = median(run, repeats)
         ds.close()
         print(f"  SegmentationDataset[{codec}]   {figures[codec]:>8.0f} samples/s")
     with h5py.File(scratch / "zstd" / "data.h5", "r") as f:
@@ -177,6 +200,10 @@ def read_figures(scratch: Path, n: int, n_reads: int, repeats: int) -> None:
     print(f"  ratio SegmentationDataset[zstd] / np.load: {figures['zstd'] / base:.2f}")
     sps = median(lambda r: loader_per_s(scratch / "zstd", n_reads, r), repeats)
     print(f"  DataLoader(2 workers, fork)   {sps:>8.0f} samples/s  (zstd, batch 32, incl. collate)")
+    sps = median(lambda r: loader_per_s(None, n_reads, r, res), repeats)
+    print(
+        f"  DataLoader over zero tensors  {sps:>8.0f} samples/s  (same shapes: the loader's ceiling)"
+    )
 
 
 def main() -> None:
@@ -198,7 +225,7 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         write_figures(Path(tmp), data, args.shard, args.repeats)
-        read_figures(Path(tmp), args.n, args.reads, args.repeats)
+        read_figures(Path(tmp), args.n, args.res, args.reads, args.repeats)
 
 
 if __name__ == "__main__":
