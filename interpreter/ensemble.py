@@ -1,0 +1,183 @@
+"""DatasetGAN's pixel classifier, M of them as ONE batched module (stacked weights, batched matmuls).
+
+Each member is ``Linear(C, H1) -> ReLU -> BatchNorm -> Linear(H1, H2) -> ReLU -> BatchNorm ->
+Linear(H2, K)`` (H1/H2 = 128/32, or 256/128 when K >= 32). At inference the BatchNorms are folded
+into the following linear layers (eval statistics), see :meth:`PixelEnsemble.fold`.
+
+Shapes: M members, B pixels per member, C feature channels, K classes, P pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from interpreter.config import EnsembleConfig
+
+
+class PixelEnsemble(nn.Module):
+    """M pixel classifiers with stacked weights: ``w1`` [M, H1, C], ``w2`` [M, H2, H1], ``w3`` [M, K, H2].
+
+    ``rng`` draws the initial weights (DatasetGAN's init: linear weights N(0, init_std), biases 0,
+    BatchNorm scales N(1, init_std)); ``None`` means ``torch.Generator().manual_seed(0)``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        n_classes: int,
+        *,
+        config: EnsembleConfig = EnsembleConfig(),
+        rng: torch.Generator | None = None,
+    ) -> None:
+        super().__init__()
+        if in_channels < 1 or n_classes < 2:
+            raise ValueError(f"got C={in_channels}, K={n_classes}; expected C >= 1 and K >= 2")
+        self.config = config
+        self.in_channels, self.n_classes = in_channels, n_classes
+        m = config.n_members
+        h1, h2 = config.widths(n_classes)
+        dims = [(h1, in_channels), (h2, h1), (n_classes, h2)]
+        for i, (out_f, in_f) in enumerate(dims, start=1):
+            self.register_parameter(f"w{i}", nn.Parameter(torch.zeros(m, out_f, in_f)))
+            self.register_parameter(f"b{i}", nn.Parameter(torch.zeros(m, out_f)))
+        for i, width in ((1, h1), (2, h2)):
+            self.register_parameter(f"bn{i}_weight", nn.Parameter(torch.ones(m, width)))
+            self.register_parameter(f"bn{i}_bias", nn.Parameter(torch.zeros(m, width)))
+            self.register_buffer(f"bn{i}_mean", torch.zeros(m, width))
+            self.register_buffer(f"bn{i}_var", torch.ones(m, width))
+        self.reset_parameters(rng if rng is not None else torch.Generator().manual_seed(0))
+
+    @property
+    def n_members(self) -> int:
+        return self.config.n_members
+
+    @property
+    def widths(self) -> tuple[int, int]:
+        return self.config.widths(self.n_classes)
+
+    @torch.no_grad()
+    def reset_parameters(self, rng: torch.Generator) -> None:
+        std = self.config.init_std
+        for name, p in self.named_parameters():
+            if name.startswith("w"):
+                p.copy_(torch.randn(p.shape, generator=rng) * std)
+            elif name.endswith("_weight"):
+                p.copy_(1.0 + torch.randn(p.shape, generator=rng) * std)
+            else:
+                p.zero_()
+        for name, b in self.named_buffers():
+            b.fill_(1.0 if name.endswith("_var") else 0.0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: [M, B, C] (each member its own pixels) -> logits [M, B, K]. Training mode uses batch
+        statistics (and updates the running ones), eval mode the running statistics."""
+        m, c = self.n_members, self.in_channels
+        if x.ndim != 3 or x.shape[0] != m or x.shape[2] != c:
+            raise ValueError(f"x: got shape {tuple(x.shape)}, expected [{m}, B, {c}]")
+        h = torch.baddbmm(self.b1.unsqueeze(1), x, self.w1.transpose(1, 2)).relu()
+        h = self._batch_norm(h, 1)
+        h = torch.baddbmm(self.b2.unsqueeze(1), h, self.w2.transpose(1, 2)).relu()
+        h = self._batch_norm(h, 2)
+        return torch.baddbmm(self.b3.unsqueeze(1), h, self.w3.transpose(1, 2))
+
+    def _batch_norm(self, h: torch.Tensor, i: int) -> torch.Tensor:
+        weight, bias = getattr(self, f"bn{i}_weight"), getattr(self, f"bn{i}_bias")
+        running_mean, running_var = getattr(self, f"bn{i}_mean"), getattr(self, f"bn{i}_var")
+        eps = self.config.bn_eps
+        if self.training:
+            if h.shape[1] < 2:
+                raise ValueError(f"training BatchNorm needs B >= 2 pixels per member, got {h.shape[1]}")
+            mean, var = h.mean(1), h.var(1, unbiased=False)
+            with torch.no_grad():
+                unbiased = var * (h.shape[1] / (h.shape[1] - 1))
+                running_mean.lerp_(mean, self.config.bn_momentum)
+                running_var.lerp_(unbiased, self.config.bn_momentum)
+        else:
+            mean, var = running_mean, running_var
+        scale = weight * torch.rsqrt(var + eps)
+        return h * scale.unsqueeze(1) + (bias - mean * scale).unsqueeze(1)
+
+    @torch.no_grad()
+    def fold(self) -> FoldedEnsemble:
+        """Inference weights with both BatchNorms (running statistics) folded into layers 2 and 3."""
+        eps = self.config.bn_eps
+        a1 = self.bn1_weight * torch.rsqrt(self.bn1_var + eps)
+        c1 = self.bn1_bias - self.bn1_mean * a1
+        a2 = self.bn2_weight * torch.rsqrt(self.bn2_var + eps)
+        c2 = self.bn2_bias - self.bn2_mean * a2
+        m, h1 = self.n_members, self.widths[0]
+        return FoldedEnsemble(
+            w1=self.w1.detach().reshape(m * h1, self.in_channels).clone(),
+            b1=self.b1.detach().reshape(m * h1).clone(),
+            w2t=(self.w2 * a1.unsqueeze(1)).transpose(1, 2).contiguous(),
+            b2=(self.b2 + torch.einsum("mgh,mh->mg", self.w2, c1)).unsqueeze(1).contiguous(),
+            w3t=(self.w3 * a2.unsqueeze(1)).transpose(1, 2).contiguous(),
+            b3=(self.b3 + torch.einsum("mkg,mg->mk", self.w3, c2)).unsqueeze(1).contiguous(),
+        )
+
+    @torch.no_grad()
+    def member(self, index: int) -> nn.Sequential:
+        """Member ``index`` as DatasetGAN's ``nn.Sequential`` (own copy of the weights)."""
+        h1, h2 = self.widths
+        seq = nn.Sequential(
+            nn.Linear(self.in_channels, h1), nn.ReLU(), nn.BatchNorm1d(h1, eps=self.config.bn_eps),
+            nn.Linear(h1, h2), nn.ReLU(), nn.BatchNorm1d(h2, eps=self.config.bn_eps),
+            nn.Linear(h2, self.n_classes),
+        )  # fmt: skip
+        for layer, i in ((seq[0], 1), (seq[3], 2), (seq[6], 3)):
+            layer.weight.copy_(getattr(self, f"w{i}")[index])
+            layer.bias.copy_(getattr(self, f"b{i}")[index])
+        for bn, i in ((seq[2], 1), (seq[5], 2)):
+            bn.weight.copy_(getattr(self, f"bn{i}_weight")[index])
+            bn.bias.copy_(getattr(self, f"bn{i}_bias")[index])
+            bn.running_mean.copy_(getattr(self, f"bn{i}_mean")[index])
+            bn.running_var.copy_(getattr(self, f"bn{i}_var")[index])
+        return seq.eval()
+
+
+@dataclass(frozen=True)
+class FoldedEnsemble:
+    """Inference weights of an ensemble.
+
+    w1: [M*H1, C] (member-major rows), b1: [M*H1]; w2t: [M, H1, H2], b2: [M, 1, H2];
+    w3t: [M, H2, K], b3: [M, 1, K]. BatchNorms are folded into layers 2 and 3.
+    """
+
+    w1: torch.Tensor
+    b1: torch.Tensor
+    w2t: torch.Tensor
+    b2: torch.Tensor
+    w3t: torch.Tensor
+    b3: torch.Tensor
+
+    @property
+    def n_members(self) -> int:
+        return int(self.w2t.shape[0])
+
+    @property
+    def hidden1(self) -> int:
+        return int(self.w2t.shape[1])
+
+    @property
+    def n_classes(self) -> int:
+        return int(self.w3t.shape[2])
+
+    def head(self, pre1: torch.Tensor) -> torch.Tensor:
+        """First-layer pre-activations (bias included) [P, M*H1] -> member log-probabilities [M, K, P].
+
+        ``pre1`` is overwritten (ReLU in place). Classes are the middle axis so that the per-pixel
+        reductions downstream run along contiguous pixels.
+        """
+        p = pre1.shape[0]
+        h = pre1.relu_().view(p, self.n_members, self.hidden1).transpose(0, 1)  # [M, P, H1]
+        h = torch.baddbmm(self.b2, h, self.w2t).relu_()  # [M, P, H2]
+        logits = torch.baddbmm(self.b3t, self.w3t.transpose(1, 2), h.transpose(1, 2))  # [M, K, P]
+        return torch.log_softmax(logits, dim=1)
+
+    @property
+    def b3t(self) -> torch.Tensor:
+        """b3 as [M, K, 1]."""
+        return self.b3.transpose(1, 2)
