@@ -44,22 +44,32 @@ def compare(model, size: int, channel_multiplier: int, n: int, psi: float) -> tu
         ref, _ = theirs([ws], input_is_latent=True, randomize_noise=False)
         got = ours.synthesize(ws, noise_mode="const", taps="none").image
         diff_wplus = (ref - got).abs().max().item()
-        ref_t, _ = theirs([z], truncation=psi, truncation_latent=latent_avg[None], randomize_noise=False)
-        got_t = ours.synthesize(ours.mapping(z, truncation=psi), noise_mode="const", taps="none").image
+        ref_t, _ = theirs(
+            [z], truncation=psi, truncation_latent=latent_avg[None], randomize_noise=False
+        )
+        got_t = ours.synthesize(
+            ours.mapping(z, truncation=psi), noise_mode="const", taps="none"
+        ).image
         diff_trunc = (ref_t - got_t).abs().max().item()
     return diff_wplus, diff_trunc
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rosinality", required=True, help="checkout of rosinality/stylegan2-pytorch")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--rosinality", required=True, help="checkout of rosinality/stylegan2-pytorch"
+    )
     parser.add_argument("--sizes", default="64,256")
     parser.add_argument("--psi", type=float, default=0.7)
     parser.add_argument("--n", type=int, default=2)
     args = parser.parse_args()
     torch.set_grad_enabled(False)
     model = _import_rosinality(args.rosinality)
-    print(f"{'size':>6} {'ch_mult':>7} {'max|diff| W+ const':>20} {'max|diff| z, psi=' + str(args.psi):>22}")
+    print(
+        f"{'size':>6} {'ch_mult':>7} {'max|diff| W+ const':>20} {'max|diff| z, psi=' + str(args.psi):>22}"
+    )
     worst = 0.0
     for size in (int(s) for s in args.sizes.split(",")):
         for cm in (2, 1):

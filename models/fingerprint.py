@@ -10,7 +10,9 @@ from torch import nn
 
 def state_dict_sha256(module_or_state: nn.Module | dict[str, torch.Tensor]) -> str:
     """sha256 over (name, dtype, shape, bytes) of every tensor, in sorted name order."""
-    state = module_or_state.state_dict() if isinstance(module_or_state, nn.Module) else module_or_state
+    state = (
+        module_or_state.state_dict() if isinstance(module_or_state, nn.Module) else module_or_state
+    )
     digest = hashlib.sha256()
     for name in sorted(state):
         tensor = state[name].detach().to("cpu").contiguous()

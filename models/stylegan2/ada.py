@@ -34,7 +34,9 @@ def _conv_pairs(log_size: int) -> list[tuple[str, str, int]]:
 
 def _rgb_pairs(log_size: int) -> list[tuple[str, str]]:
     pairs = [("to_rgb1", "synthesis.b4.torgb")]
-    pairs += [(f"to_rgbs.{k}", f"synthesis.b{2**lr}.torgb") for k, lr in enumerate(range(3, log_size + 1))]
+    pairs += [
+        (f"to_rgbs.{k}", f"synthesis.b{2**lr}.torgb") for k, lr in enumerate(range(3, log_size + 1))
+    ]
     return pairs
 
 
@@ -42,18 +44,24 @@ def _ada_log_size(state: dict[str, Tensor], source: str) -> int:
     blocks = sorted({int(k.split(".")[1][1:]) for k in state if k.startswith("synthesis.b")})
     res = blocks[-1]
     if any(k.startswith(f"synthesis.b{r}.skip") for r in blocks for k in state):
-        raise CheckpointError(f"{source}: ADA 'resnet' synthesis architecture, expected 'skip' (the default)")
+        raise CheckpointError(
+            f"{source}: ADA 'resnet' synthesis architecture, expected 'skip' (the default)"
+        )
     missing_rgb = [r for r in blocks if f"synthesis.b{r}.torgb.weight" not in state]
     if missing_rgb:
         raise CheckpointError(
             f"{source}: no torgb in blocks {missing_rgb} ('orig' architecture), expected 'skip' (the default)"
         )
     if "mapping.embed.weight" in state:
-        raise CheckpointError(f"{source}: conditional generator (mapping.embed), expected an unconditional one")
+        raise CheckpointError(
+            f"{source}: conditional generator (mapping.embed), expected an unconditional one"
+        )
     return int(math.log2(res))
 
 
-def ada_to_rosinality(state: dict[str, Tensor], *, source: str = "<state dict>") -> dict[str, Tensor]:
+def ada_to_rosinality(
+    state: dict[str, Tensor], *, source: str = "<state dict>"
+) -> dict[str, Tensor]:
     """Convert an ADA generator state dict to rosinality keys (plus ``w_avg``)."""
     log_size = _ada_log_size(state, source)
     out: dict[str, Tensor] = {}

@@ -57,24 +57,31 @@ def load_generator(path: str | Path, *, device: torch.device | str = "cpu") -> G
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: no such file or folder, expected a generator checkpoint")
-    if path.is_dir() or path.name in (CONFIG_FILE, WEIGHTS_FILE):
-        generator = _load_own(path if path.is_dir() else path.parent)
+    if path.is_dir():
+        generator = _load_own(path / CONFIG_FILE, path / WEIGHTS_FILE)
+    elif path.name == CONFIG_FILE:
+        generator = _load_own(path, path.parent / WEIGHTS_FILE)
+    elif path.suffix == ".safetensors":
+        generator = _load_own(path.parent / CONFIG_FILE, path)
     else:
         generator = _load_torch_file(path)
     return generator.to(device).eval()
 
 
-def _load_own(folder: Path) -> Generator:
-    cfg_path, weights_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
+def _load_own(cfg_path: Path, weights_path: Path) -> Generator:
     for p in (cfg_path, weights_path):
         if not p.is_file():
-            raise CheckpointError(f"{folder}: missing {p.name}, expected {CONFIG_FILE} + {WEIGHTS_FILE}")
+            raise CheckpointError(
+                f"{p.parent}: missing {p.name}, expected {CONFIG_FILE} beside the safetensors weights"
+            )
     try:
         meta = json.loads(cfg_path.read_text())
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{cfg_path}: not valid JSON ({exc})") from exc
     if meta.get("format") != FORMAT_NAME:
-        raise CheckpointError(f"{cfg_path}: format {meta.get('format')!r}, expected {FORMAT_NAME!r}")
+        raise CheckpointError(
+            f"{cfg_path}: format {meta.get('format')!r}, expected {FORMAT_NAME!r}"
+        )
     if int(meta.get("version", 0)) > FORMAT_VERSION:
         raise CheckpointError(
             f"{cfg_path}: format version {meta.get('version')}, this package reads <= {FORMAT_VERSION}; upgrade it"
@@ -98,14 +105,19 @@ def torch_load_safe(path: Path) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         reason = str(exc).strip().splitlines()
-        detail = next((ln for ln in reason if "GLOBAL" in ln or "Unsupported" in ln), reason[0] if reason else "")
+        detail = next(
+            (ln for ln in reason if "GLOBAL" in ln or "Unsupported" in ln),
+            reason[0] if reason else "",
+        )
         if "Weights only load failed" in str(exc):
             raise CheckpointError(
                 f"{path}: refused to unpickle: the file needs arbitrary code to load ({detail.strip()}). "
                 "Only tensors, dicts, lists and argparse.Namespace are allowed; re-save the weights with "
                 "torch.save(model.state_dict()) where you trust the file."
             ) from exc
-        raise CheckpointError(f"{path}: not a PyTorch checkpoint or corrupt ({detail.strip()})") from exc
+        raise CheckpointError(
+            f"{path}: not a PyTorch checkpoint or corrupt ({detail.strip()})"
+        ) from exc
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({first})") from exc
@@ -119,7 +131,11 @@ def _load_torch_file(path: Path) -> Generator:
     if "g_ema" in obj:
         state = obj["g_ema"]
     elif "state_dict" in obj and any(k.startswith("decoder.") for k in obj["state_dict"]):
-        state = {k[len("decoder.") :]: v for k, v in obj["state_dict"].items() if k.startswith("decoder.")}
+        state = {
+            k[len("decoder.") :]: v
+            for k, v in obj["state_dict"].items()
+            if k.startswith("decoder.")
+        }
     elif "G_ema" in obj and isinstance(obj["G_ema"], dict):
         state = obj["G_ema"]
     else:
@@ -155,18 +171,26 @@ def generator_from_rosinality_state_dict(
             state["w_avg"] = generator.estimate_w_avg(W_AVG_SAMPLES, seed=W_AVG_SEED).clone()
             _load_checked(generator, state, source=source)
             generator.estimate_w_avg(W_AVG_SAMPLES, seed=W_AVG_SEED)
-            log.info("%s: no latent_avg stored; estimated mean W from %d samples (seed %d)",
-                     source, W_AVG_SAMPLES, W_AVG_SEED)
+            log.info(
+                "%s: no latent_avg stored; estimated mean W from %d samples (seed %d)",
+                source,
+                W_AVG_SAMPLES,
+                W_AVG_SEED,
+            )
             return generator
     _load_checked(generator, state, source=source)
     return generator
 
 
-def infer_config(state: dict[str, torch.Tensor], *, source: str = "<state dict>") -> GeneratorConfig:
+def infer_config(
+    state: dict[str, torch.Tensor], *, source: str = "<state dict>"
+) -> GeneratorConfig:
     """Resolution, w_dim, n_mlp and channel table of a rosinality-layout state dict."""
     for key in ("style.1.weight", "input.input", "to_rgb1.conv.weight"):
         if key not in state:
-            raise CheckpointError(f"{source}: missing key {key!r}, expected a rosinality Generator state dict")
+            raise CheckpointError(
+                f"{source}: missing key {key!r}, expected a rosinality Generator state dict"
+            )
     w_dim = int(state["style.1.weight"].shape[1])
     n_mlp = len([k for k in state if k.startswith("style.") and k.endswith(".weight")])
     n_rgb = len([k for k in state if k.startswith("to_rgbs.") and k.endswith(".conv.weight")])
@@ -175,14 +199,20 @@ def infer_config(state: dict[str, torch.Tensor], *, source: str = "<state dict>"
     for k in range(n_rgb):
         key = f"convs.{2 * k}.conv.weight"
         if key not in state:
-            raise CheckpointError(f"{source}: missing key {key!r} (to_rgbs suggest {resolution} px)")
+            raise CheckpointError(
+                f"{source}: missing key {key!r} (to_rgbs suggest {resolution} px)"
+            )
         table.append(int(state[key].shape[1]))
     try:
         for multiplier in (2, 1):
-            candidate = GeneratorConfig(resolution=resolution, w_dim=w_dim, n_mlp=n_mlp, channel_multiplier=multiplier)
+            candidate = GeneratorConfig(
+                resolution=resolution, w_dim=w_dim, n_mlp=n_mlp, channel_multiplier=multiplier
+            )
             if list(candidate.channel_table.values()) == table:
                 return candidate
-        return GeneratorConfig(resolution=resolution, w_dim=w_dim, n_mlp=n_mlp, channels=tuple(table))
+        return GeneratorConfig(
+            resolution=resolution, w_dim=w_dim, n_mlp=n_mlp, channels=tuple(table)
+        )
     except ConfigError as exc:
         raise CheckpointError(f"{source}: {exc}") from exc
 
@@ -200,7 +230,9 @@ def _load_checked(generator: Generator, state: dict[str, torch.Tensor], *, sourc
             parts.append(f"missing keys {missing[:5]}{' ...' if len(missing) > 5 else ''}")
         if unexpected:
             parts.append(f"unexpected keys {unexpected[:5]}{' ...' if len(unexpected) > 5 else ''}")
-        raise CheckpointError(f"{source}: {'; '.join(parts)} for a {generator.resolution} px generator")
+        raise CheckpointError(
+            f"{source}: {'; '.join(parts)} for a {generator.resolution} px generator"
+        )
     for key, value in state.items():
         if tuple(value.shape) != tuple(expected[key].shape):
             raise CheckpointError(

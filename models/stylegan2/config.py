@@ -87,7 +87,9 @@ class GeneratorConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(f"unknown generator config keys {unknown}, expected a subset of {sorted(known)}")
+            raise ConfigError(
+                f"unknown generator config keys {unknown}, expected a subset of {sorted(known)}"
+            )
         values = dict(data)
         for key in ("channels", "blur_kernel"):
             if values.get(key) is not None:

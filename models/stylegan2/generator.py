@@ -12,7 +12,14 @@ import torch
 from torch import nn
 
 from models.stylegan2.config import GeneratorConfig
-from models.stylegan2.layers import ConstantInput, EqualLinear, ModconvImpl, PixelNorm, StyledConv, ToRGB
+from models.stylegan2.layers import (
+    ConstantInput,
+    EqualLinear,
+    ModconvImpl,
+    PixelNorm,
+    StyledConv,
+    ToRGB,
+)
 
 NoiseMode = Literal["const", "random", "none"]
 NOISE_MODES = ("const", "random", "none")
@@ -39,6 +46,9 @@ class Generator(nn.Module):
     touching the global RNG. ``w_avg`` [D] is the mean W used for truncation.
     """
 
+    w_avg: torch.Tensor
+    style: nn.Sequential
+
     def __init__(self, config: GeneratorConfig, *, seed: int = 0) -> None:
         super().__init__()
         self.config = config
@@ -49,7 +59,9 @@ class Generator(nn.Module):
     def _build(self, cfg: GeneratorConfig) -> None:
         d, blur = cfg.w_dim, cfg.blur_kernel
         layers: list[nn.Module] = [PixelNorm()]
-        layers += [EqualLinear(d, d, lr_mul=cfg.lr_mlp, activation="lrelu") for _ in range(cfg.n_mlp)]
+        layers += [
+            EqualLinear(d, d, lr_mul=cfg.lr_mlp, activation="lrelu") for _ in range(cfg.n_mlp)
+        ]
         self.style = nn.Sequential(*layers)
         ch = cfg.channels_at
         self.input = ConstantInput(ch(4))
@@ -90,7 +102,10 @@ class Generator(nn.Module):
         taps = [TapSpec("conv1", 4, ch(4))]
         for k, log_res in enumerate(range(3, self.config.log_size + 1)):
             res = 2**log_res
-            taps += [TapSpec(f"convs.{2 * k}", res, ch(res)), TapSpec(f"convs.{2 * k + 1}", res, ch(res))]
+            taps += [
+                TapSpec(f"convs.{2 * k}", res, ch(res)),
+                TapSpec(f"convs.{2 * k + 1}", res, ch(res)),
+            ]
         return tuple(taps)
 
     @property
@@ -113,7 +128,9 @@ class Generator(nn.Module):
         return w
 
     @torch.no_grad()
-    def estimate_w_avg(self, n_samples: int = 10_000, *, seed: int = 0, batch: int = 2_000) -> torch.Tensor:
+    def estimate_w_avg(
+        self, n_samples: int = 10_000, *, seed: int = 0, batch: int = 2_000
+    ) -> torch.Tensor:
         """Set ``w_avg`` to the mean of ``mapping(z)`` over ``n_samples`` z drawn with ``seed``."""
         rng = torch.Generator(device="cpu").manual_seed(seed)
         total = torch.zeros(self.w_dim, dtype=torch.float64)
@@ -196,7 +213,9 @@ class Generator(nn.Module):
             return [None] * n_layers
         if mode == "random":
             if rng is None:
-                raise ValueError("noise_mode='random' needs rng=torch.Generator(...) (no global RNG)")
+                raise ValueError(
+                    "noise_mode='random' needs rng=torch.Generator(...) (no global RNG)"
+                )
             n = ws.shape[0]
             return [
                 torch.randn(n, 1, b.shape[2], b.shape[3], generator=rng, device=rng.device).to(ws)

@@ -57,6 +57,8 @@ class EqualLinear(nn.Module):
 class Blur(nn.Module):
     """FIR low-pass filter (buffer ``kernel``) applied with fixed padding."""
 
+    kernel: torch.Tensor
+
     def __init__(self, taps: tuple[int, ...], *, pad: tuple[int, int], gain: float = 1.0) -> None:
         super().__init__()
         self.register_buffer("kernel", make_blur_kernel(taps, gain=gain))
@@ -68,6 +70,8 @@ class Blur(nn.Module):
 
 class Upsample(nn.Module):
     """2x FIR upsampling (buffer ``kernel``), used on the RGB skip path."""
+
+    kernel: torch.Tensor
 
     def __init__(self, taps: tuple[int, ...], factor: int = 2) -> None:
         super().__init__()
@@ -106,16 +110,24 @@ class ModulatedConv2d(nn.Module):
         blur_kernel: tuple[int, ...] = (1, 3, 3, 1),
     ) -> None:
         super().__init__()
-        self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, kernel_size
+        self.in_channels, self.out_channels, self.kernel_size = (
+            in_channels,
+            out_channels,
+            kernel_size,
+        )
         self.demodulate, self.upsample = demodulate, upsample
-        self.weight = nn.Parameter(torch.randn(1, out_channels, in_channels, kernel_size, kernel_size))
+        self.weight = nn.Parameter(
+            torch.randn(1, out_channels, in_channels, kernel_size, kernel_size)
+        )
         self.modulation = EqualLinear(w_dim, in_channels, bias_init=1.0)
         self.scale = 1.0 / math.sqrt(in_channels * kernel_size**2)
         self.padding = kernel_size // 2
         if upsample:
             factor = 2
             p = (len(blur_kernel) - factor) - (kernel_size - 1)
-            self.blur = Blur(blur_kernel, pad=((p + 1) // 2 + factor - 1, p // 2 + 1), gain=factor**2)
+            self.blur = Blur(
+                blur_kernel, pad=((p + 1) // 2 + factor - 1, p // 2 + 1), gain=factor**2
+            )
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, impl: ModconvImpl = "auto") -> torch.Tensor:
         """x: [N, C_in, H, W], w: [N, D] -> [N, C_out, H', W'] (H' = 2H when upsampling)."""
@@ -139,7 +151,8 @@ class ModulatedConv2d(nn.Module):
         if self.demodulate:
             # sum over (C_in, k, k) of (weight * style)^2 as one [N, C_in] x [C_in, C_out] product
             energy = (style * style) @ weight.square().sum(dim=(2, 3)).t()
-            out = out * torch.rsqrt(energy + 1e-8)[:, :, None, None]
+            demod = torch.rsqrt(energy + 1e-8)[:, :, None, None]
+            out = out.mul_(demod) if not torch.is_grad_enabled() else out * demod
         return out
 
     def _forward_grouped(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
@@ -147,7 +160,9 @@ class ModulatedConv2d(nn.Module):
         k, c_out = self.kernel_size, self.out_channels
         weight = self.scale * self.weight * style.view(n, 1, c_in, 1, 1)  # [N, C_out, C_in, k, k]
         if self.demodulate:
-            weight = weight * torch.rsqrt(weight.pow(2).sum(dim=(2, 3, 4)) + 1e-8).view(n, c_out, 1, 1, 1)
+            weight = weight * torch.rsqrt(weight.pow(2).sum(dim=(2, 3, 4)) + 1e-8).view(
+                n, c_out, 1, 1, 1
+            )
         x = x.reshape(1, n * c_in, h, w)
         if self.upsample:
             weight = weight.transpose(1, 2).reshape(n * c_in, c_out, k, k)
@@ -168,6 +183,8 @@ class NoiseInjection(nn.Module):
     def forward(self, x: torch.Tensor, noise: torch.Tensor | None) -> torch.Tensor:
         if noise is None:
             return x
+        if not torch.is_grad_enabled():  # inference: x is a fresh conv output, update it in place
+            return x.add_(noise * self.weight)
         return x + self.weight * noise
 
 
@@ -179,7 +196,8 @@ class BiasLeakyReLU(nn.Module):
         self.bias = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return fused_leaky_relu(x, self.bias)
+        """x: [N, C, H, W], a fresh tensor: without autograd it is updated in place."""
+        return fused_leaky_relu(x, self.bias, inplace=not torch.is_grad_enabled())
 
 
 class ConstantInput(nn.Module):
@@ -213,7 +231,11 @@ class StyledConv(nn.Module):
         self.activate = BiasLeakyReLU(out_channels)
 
     def forward(
-        self, x: torch.Tensor, w: torch.Tensor, noise: torch.Tensor | None, impl: ModconvImpl = "auto"
+        self,
+        x: torch.Tensor,
+        w: torch.Tensor,
+        noise: torch.Tensor | None,
+        impl: ModconvImpl = "auto",
     ) -> torch.Tensor:
         return self.activate(self.noise(self.conv(x, w, impl), noise))
 
@@ -222,16 +244,27 @@ class ToRGB(nn.Module):
     """1x1 modulated conv (no demodulation) to RGB plus bias, added to the upsampled skip image."""
 
     def __init__(
-        self, in_channels: int, w_dim: int, *, upsample: bool = True, blur_kernel: tuple[int, ...] = (1, 3, 3, 1)
+        self,
+        in_channels: int,
+        w_dim: int,
+        *,
+        upsample: bool = True,
+        blur_kernel: tuple[int, ...] = (1, 3, 3, 1),
     ) -> None:
         super().__init__()
         if upsample:
             self.upsample = Upsample(blur_kernel)
-        self.conv = ModulatedConv2d(in_channels, 3, 1, w_dim, demodulate=False, blur_kernel=blur_kernel)
+        self.conv = ModulatedConv2d(
+            in_channels, 3, 1, w_dim, demodulate=False, blur_kernel=blur_kernel
+        )
         self.bias = nn.Parameter(torch.zeros(1, 3, 1, 1))
 
     def forward(
-        self, x: torch.Tensor, w: torch.Tensor, skip: torch.Tensor | None, impl: ModconvImpl = "auto"
+        self,
+        x: torch.Tensor,
+        w: torch.Tensor,
+        skip: torch.Tensor | None,
+        impl: ModconvImpl = "auto",
     ) -> torch.Tensor:
         out = self.conv(x, w, impl) + self.bias
         if skip is not None:

@@ -76,13 +76,19 @@ def fused_leaky_relu(
     *,
     negative_slope: float = 0.2,
     scale: float = SQRT2,
+    inplace: bool = False,
 ) -> torch.Tensor:
-    """leaky_relu(x + bias) * scale, bias broadcast over dim 1. x: [N, C, ...]; bias: [C]."""
+    """leaky_relu(x + bias) * scale, bias broadcast over dim 1. x: [N, C, ...]; bias: [C].
+
+    ``inplace=True`` may overwrite ``x`` (only valid without autograd).
+    """
     if x.is_cuda and not torch.is_grad_enabled():
         ext = kernels.load()
         if ext is not None:
             return ext.bias_leaky_relu(x.contiguous(), bias.to(x), negative_slope, scale)
-    return fused_leaky_relu_native(x, bias, negative_slope=negative_slope, scale=scale)
+    return fused_leaky_relu_native(
+        x, bias, negative_slope=negative_slope, scale=scale, inplace=inplace
+    )
 
 
 def fused_leaky_relu_native(
@@ -91,7 +97,11 @@ def fused_leaky_relu_native(
     *,
     negative_slope: float = 0.2,
     scale: float = SQRT2,
+    inplace: bool = False,
 ) -> torch.Tensor:
     """Reference implementation of :func:`fused_leaky_relu`."""
     shape = [1, bias.shape[0]] + [1] * (x.ndim - 2)
+    if inplace:
+        # leaky_relu is positively homogeneous: leaky(x + b) * s == leaky(x * s + b * s)
+        return F.leaky_relu_(x.mul_(scale).add_(bias.view(shape) * scale), negative_slope)
     return F.leaky_relu(x + bias.view(shape), negative_slope) * scale

@@ -19,7 +19,9 @@ def derive_seed(base_seed: int, index: int) -> int:
     return (x ^ (x >> 31)) >> 1
 
 
-def z_from_seeds(seeds: Sequence[int], dim: int, *, device: torch.device | str = "cpu") -> torch.Tensor:
+def z_from_seeds(
+    seeds: Sequence[int], dim: int, *, device: torch.device | str = "cpu"
+) -> torch.Tensor:
     """One standard-normal z per seed, drawn on the CPU so it is identical on every device. [N, dim]."""
     rows = [torch.randn(dim, generator=torch.Generator().manual_seed(int(s))) for s in seeds]
     if not rows:
@@ -27,13 +29,17 @@ def z_from_seeds(seeds: Sequence[int], dim: int, *, device: torch.device | str =
     return torch.stack(rows).to(device)
 
 
-def mix_styles(w_a: torch.Tensor, w_b: torch.Tensor, crossover: torch.Tensor, n_latent: int) -> torch.Tensor:
+def mix_styles(
+    w_a: torch.Tensor, w_b: torch.Tensor, crossover: torch.Tensor, n_latent: int
+) -> torch.Tensor:
     """W+ codes using ``w_a`` for layers < crossover and ``w_b`` from there on.
 
     w_a, w_b: [N, D]; crossover: [N] ints in [0, n_latent]. Returns [N, L, D].
     """
     if w_a.shape != w_b.shape or w_a.ndim != 2:
-        raise ValueError(f"w_a, w_b: got {tuple(w_a.shape)} and {tuple(w_b.shape)}, expected equal [N, D]")
+        raise ValueError(
+            f"w_a, w_b: got {tuple(w_a.shape)} and {tuple(w_b.shape)}, expected equal [N, D]"
+        )
     layer = torch.arange(n_latent, device=w_a.device)[None, :, None]
     use_b = layer >= crossover.to(w_a.device)[:, None, None]
     return torch.where(use_b, w_b[:, None, :], w_a[:, None, :])
@@ -48,7 +54,8 @@ def w_plus_from_seeds(
     mixing_prob: float = 0.0,
 ) -> torch.Tensor:
     """W+ codes [N, L, D] for ``seeds``; with probability ``mixing_prob`` a sample mixes in a second
-    latent from a random crossover layer (style mixing). Everything random comes from the seed."""
+    latent from a random crossover layer (style mixing). Everything random comes from the seed, and
+    each code is bit-identical whatever other seeds share the call."""
     dim, n_latent = generator.w_dim, generator.n_latent
     device = generator.w_avg.device
     z_a = z_from_seeds(seeds, dim, device=device)
@@ -59,6 +66,14 @@ def w_plus_from_seeds(
         if mixing_prob > 0 and torch.rand((), generator=rng).item() < mixing_prob:
             crossover[row] = int(torch.randint(1, n_latent, (), generator=rng))
             z_b[row] = torch.randn(dim, generator=rng).to(z_b)
-    w_a = generator.mapping(z_a, truncation)
-    w_b = generator.mapping(z_b, truncation) if bool((crossover < n_latent).any()) else w_a
+    w_a = _map_rows(generator, z_a, truncation)
+    w_b = _map_rows(generator, z_b, truncation) if bool((crossover < n_latent).any()) else w_a
     return mix_styles(w_a, w_b, crossover, n_latent)
+
+
+def _map_rows(generator: Generator, z: torch.Tensor, truncation: float) -> torch.Tensor:
+    """Map one row at a time: CPU matmul results depend on the batch size in the last bits, and a
+    sample's code must not depend on which other samples shared its batch. Cheap (N x n_mlp GEMVs)."""
+    if z.shape[0] == 0:
+        return z.clone()
+    return torch.cat([generator.mapping(row[None], truncation) for row in z])
