@@ -30,7 +30,9 @@ class FeatureConfig:
 
     def __post_init__(self) -> None:
         if self.mode not in RESAMPLE_MODES:
-            raise ValueError(f"FeatureConfig.mode: got {self.mode!r}, expected one of {RESAMPLE_MODES}")
+            raise ValueError(
+                f"FeatureConfig.mode: got {self.mode!r}, expected one of {RESAMPLE_MODES}"
+            )
         if self.size is not None and self.size < 1:
             raise ValueError(f"FeatureConfig.size: got {self.size}, expected None or >= 1")
         if self.crop is not None:
@@ -67,7 +69,7 @@ class FeatureConfig:
         crop = data.get("crop")
         return cls(
             size=data.get("size"),
-            crop=None if crop is None else tuple(crop),  # type: ignore[arg-type]
+            crop=None if crop is None else (int(crop[0]), int(crop[1]), int(crop[2]), int(crop[3])),
             mode=data.get("mode", "bilinear"),
         )
 
@@ -91,7 +93,9 @@ class EnsembleConfig:
         if self.hidden is not None:
             hidden = tuple(int(h) for h in self.hidden)
             if len(hidden) != 2 or min(hidden) < 1:
-                raise ValueError(f"EnsembleConfig.hidden: got {self.hidden}, expected two widths >= 1")
+                raise ValueError(
+                    f"EnsembleConfig.hidden: got {self.hidden}, expected two widths >= 1"
+                )
             object.__setattr__(self, "hidden", hidden)
 
     def widths(self, n_classes: int) -> tuple[int, int]:

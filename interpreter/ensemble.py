@@ -9,6 +9,7 @@ Shapes: M members, B pixels per member, C feature channels, K classes, P pixels.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -39,13 +40,21 @@ class PixelEnsemble(nn.Module):
         self.in_channels, self.n_classes = in_channels, n_classes
         m = config.n_members
         h1, h2 = config.widths(n_classes)
-        dims = [(h1, in_channels), (h2, h1), (n_classes, h2)]
-        for i, (out_f, in_f) in enumerate(dims, start=1):
-            self.register_parameter(f"w{i}", nn.Parameter(torch.zeros(m, out_f, in_f)))
-            self.register_parameter(f"b{i}", nn.Parameter(torch.zeros(m, out_f)))
+        self.w1 = nn.Parameter(torch.zeros(m, h1, in_channels))
+        self.b1 = nn.Parameter(torch.zeros(m, h1))
+        self.bn1_weight = nn.Parameter(torch.ones(m, h1))
+        self.bn1_bias = nn.Parameter(torch.zeros(m, h1))
+        self.w2 = nn.Parameter(torch.zeros(m, h2, h1))
+        self.b2 = nn.Parameter(torch.zeros(m, h2))
+        self.bn2_weight = nn.Parameter(torch.ones(m, h2))
+        self.bn2_bias = nn.Parameter(torch.zeros(m, h2))
+        self.w3 = nn.Parameter(torch.zeros(m, n_classes, h2))
+        self.b3 = nn.Parameter(torch.zeros(m, n_classes))
+        self.bn1_mean: torch.Tensor
+        self.bn1_var: torch.Tensor
+        self.bn2_mean: torch.Tensor
+        self.bn2_var: torch.Tensor
         for i, width in ((1, h1), (2, h2)):
-            self.register_parameter(f"bn{i}_weight", nn.Parameter(torch.ones(m, width)))
-            self.register_parameter(f"bn{i}_bias", nn.Parameter(torch.zeros(m, width)))
             self.register_buffer(f"bn{i}_mean", torch.zeros(m, width))
             self.register_buffer(f"bn{i}_var", torch.ones(m, width))
         self.reset_parameters(rng if rng is not None else torch.Generator().manual_seed(0))
@@ -59,15 +68,21 @@ class PixelEnsemble(nn.Module):
         return self.config.widths(self.n_classes)
 
     @torch.no_grad()
-    def reset_parameters(self, rng: torch.Generator) -> None:
+    def reset_parameters(self, rng: torch.Generator | Sequence[torch.Generator]) -> None:
+        """Re-draw the weights: from one generator, or member m from ``rng[m]`` (M generators)."""
+        rngs = [rng] if isinstance(rng, torch.Generator) else list(rng)
+        if len(rngs) not in (1, self.n_members):
+            raise ValueError(f"rng: got {len(rngs)} generators, expected 1 or {self.n_members}")
         std = self.config.init_std
         for name, p in self.named_parameters():
-            if name.startswith("w"):
-                p.copy_(torch.randn(p.shape, generator=rng) * std)
-            elif name.endswith("_weight"):
-                p.copy_(1.0 + torch.randn(p.shape, generator=rng) * std)
-            else:
-                p.zero_()
+            for m, g in enumerate(rngs):
+                dst = p if len(rngs) == 1 else p[m]
+                if name.startswith("w"):
+                    dst.copy_(torch.randn(dst.shape, generator=g) * std)
+                elif name.endswith("_weight"):
+                    dst.copy_(1.0 + torch.randn(dst.shape, generator=g) * std)
+                else:
+                    dst.zero_()
         for name, b in self.named_buffers():
             b.fill_(1.0 if name.endswith("_var") else 0.0)
 
@@ -83,13 +98,24 @@ class PixelEnsemble(nn.Module):
         h = self._batch_norm(h, 2)
         return torch.baddbmm(self.b3.unsqueeze(1), h, self.w3.transpose(1, 2))
 
+    def linear(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(weight [M, out, in], bias [M, out]) of linear layer i (1, 2, 3)."""
+        return {1: (self.w1, self.b1), 2: (self.w2, self.b2), 3: (self.w3, self.b3)}[i]
+
+    def norm(self, i: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(weight, bias, running mean, running var), each [M, width], of BatchNorm i (1, 2)."""
+        if i == 1:
+            return self.bn1_weight, self.bn1_bias, self.bn1_mean, self.bn1_var
+        return self.bn2_weight, self.bn2_bias, self.bn2_mean, self.bn2_var
+
     def _batch_norm(self, h: torch.Tensor, i: int) -> torch.Tensor:
-        weight, bias = getattr(self, f"bn{i}_weight"), getattr(self, f"bn{i}_bias")
-        running_mean, running_var = getattr(self, f"bn{i}_mean"), getattr(self, f"bn{i}_var")
+        weight, bias, running_mean, running_var = self.norm(i)
         eps = self.config.bn_eps
         if self.training:
             if h.shape[1] < 2:
-                raise ValueError(f"training BatchNorm needs B >= 2 pixels per member, got {h.shape[1]}")
+                raise ValueError(
+                    f"training BatchNorm needs B >= 2 pixels per member, got {h.shape[1]}"
+                )
             mean, var = h.mean(1), h.var(1, unbiased=False)
             with torch.no_grad():
                 unbiased = var * (h.shape[1] / (h.shape[1] - 1))
@@ -122,19 +148,28 @@ class PixelEnsemble(nn.Module):
     def member(self, index: int) -> nn.Sequential:
         """Member ``index`` as DatasetGAN's ``nn.Sequential`` (own copy of the weights)."""
         h1, h2 = self.widths
-        seq = nn.Sequential(
-            nn.Linear(self.in_channels, h1), nn.ReLU(), nn.BatchNorm1d(h1, eps=self.config.bn_eps),
-            nn.Linear(h1, h2), nn.ReLU(), nn.BatchNorm1d(h2, eps=self.config.bn_eps),
+        linears = [
+            nn.Linear(self.in_channels, h1),
+            nn.Linear(h1, h2),
             nn.Linear(h2, self.n_classes),
-        )  # fmt: skip
-        for layer, i in ((seq[0], 1), (seq[3], 2), (seq[6], 3)):
-            layer.weight.copy_(getattr(self, f"w{i}")[index])
-            layer.bias.copy_(getattr(self, f"b{i}")[index])
-        for bn, i in ((seq[2], 1), (seq[5], 2)):
-            bn.weight.copy_(getattr(self, f"bn{i}_weight")[index])
-            bn.bias.copy_(getattr(self, f"bn{i}_bias")[index])
-            bn.running_mean.copy_(getattr(self, f"bn{i}_mean")[index])
-            bn.running_var.copy_(getattr(self, f"bn{i}_var")[index])
+        ]
+        norms = [
+            nn.BatchNorm1d(h1, eps=self.config.bn_eps),
+            nn.BatchNorm1d(h2, eps=self.config.bn_eps),
+        ]
+        for i, layer in enumerate(linears, start=1):
+            weight, bias = self.linear(i)
+            layer.weight.copy_(weight[index])
+            layer.bias.copy_(bias[index])
+        for i, bn in enumerate(norms, start=1):
+            gamma, beta, mean, var = self.norm(i)
+            bn.weight.copy_(gamma[index])
+            bn.bias.copy_(beta[index])
+            bn.running_mean = mean[index].clone()
+            bn.running_var = var[index].clone()
+        seq = nn.Sequential(
+            linears[0], nn.ReLU(), norms[0], linears[1], nn.ReLU(), norms[1], linears[2]
+        )
         return seq.eval()
 
 

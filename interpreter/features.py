@@ -43,7 +43,9 @@ class FeatureBuffer:
         self.config = config
         self.tile_rows = max(1, tile_rows)
         g = self.grid
-        self.buffer = torch.empty(batch_size, g.channels, g.height, g.width, dtype=dtype, device=device)
+        self.buffer = torch.empty(
+            batch_size, g.channels, g.height, g.width, dtype=dtype, device=device
+        )
 
     @property
     def shape(self) -> tuple[int, int, int, int]:
@@ -58,7 +60,9 @@ class FeatureBuffer:
         """
         n = self.grid.check_features(features)
         if n > self.buffer.shape[0]:
-            raise ValueError(f"features: got batch {n}, expected at most {self.buffer.shape[0]} (the buffer's)")
+            raise ValueError(
+                f"features: got batch {n}, expected at most {self.buffer.shape[0]} (the buffer's)"
+            )
         view = self.buffer[:n]
         g = self.grid
         with torch.no_grad():
@@ -70,4 +74,3 @@ class FeatureBuffer:
                     r = resample_rows(f[:, :, lo:hi], rows, y0, y1, lo=lo)
                     resample_cols_into(r, cols, view[:, sl, y0:y1])
         return view
-

@@ -65,7 +65,9 @@ class FusedLabeller:
         cache_bytes: int = DEFAULT_CACHE_BYTES,
     ) -> None:
         if folded.w1.shape[1] != grid.channels:
-            raise ValueError(f"ensemble: got C={folded.w1.shape[1]}, expected {grid.channels} (the taps')")
+            raise ValueError(
+                f"ensemble: got C={folded.w1.shape[1]}, expected {grid.channels} (the taps')"
+            )
         self.folded, self.grid = folded, grid
         self.tile_pixels, self.cache_bytes = max(1, tile_pixels), cache_bytes
         w1t = folded.w1.t()  # [C, MH] view
@@ -78,7 +80,17 @@ class FusedLabeller:
         for taps in grouped:
             rows, cols = grid.rows[taps[0]], grid.cols[taps[0]]
             dense = _dense_weights(rows).to(w1t)
-            self.groups.append(_Group(taps, _local_slices(grid, taps), rows, cols, dense, _rows_of(w1t, grid, taps), offset))
+            self.groups.append(
+                _Group(
+                    taps,
+                    _local_slices(grid, taps),
+                    rows,
+                    cols,
+                    dense,
+                    _rows_of(w1t, grid, taps),
+                    offset,
+                )
+            )
             offset += cols.in_size
         self.side_width = offset
         self.col_matrix = _column_matrix(self.groups, grid.width, offset).to(w1t)
@@ -89,12 +101,18 @@ class FusedLabeller:
 
     @torch.no_grad()
     def label(
-        self, features: Sequence[torch.Tensor], *, maps: Sequence[str] = (), tile_pixels: int | None = None
+        self,
+        features: Sequence[torch.Tensor],
+        *,
+        maps: Sequence[str] = (),
+        tile_pixels: int | None = None,
     ) -> LabelResult:
         """features: one [N, C_t, R_t, R_t] map per tap -> :class:`LabelResult` with [N, H, W] labels."""
         n = self.grid.check_features(features)
         g = self.grid
-        writer = ResultWriter(n, g.height, g.width, self.folded.n_classes, maps, self.folded.w1.device)
+        writer = ResultWriter(
+            n, g.height, g.width, self.folded.n_classes, maps, self.folded.w1.device
+        )
         rows_per_tile = max(1, min(g.height, (tile_pixels or self.tile_pixels) // g.width))
         ws = _Workspace(self, rows_per_tile)
         for i in range(n):
@@ -105,7 +123,9 @@ class FusedLabeller:
                 writer.write(self.folded.head(pre1), i, y0, y1, order="xy")
         return writer.result()
 
-    def _cached_projections(self, features: Sequence[torch.Tensor], i: int) -> list[torch.Tensor | None]:
+    def _cached_projections(
+        self, features: Sequence[torch.Tensor], i: int
+    ) -> list[torch.Tensor | None]:
         """Whole-map projections [R_cols, R_rows, MH] of the smallest groups within the cache budget."""
         cache: list[torch.Tensor | None] = [None] * len(self.groups)
         budget = self.cache_bytes
@@ -131,7 +151,9 @@ class FusedLabeller:
         """Projection of source rows lo..hi-1 of a group's taps: [R_cols, hi - lo, MH] (no bias)."""
         n_rows = grp.cols.in_size * (hi - lo)
         if ws is None:
-            x = torch.empty(n_rows, grp.channels, dtype=self.folded.w1.dtype, device=self.folded.w1.device)
+            x = torch.empty(
+                n_rows, grp.channels, dtype=self.folded.w1.dtype, device=self.folded.w1.device
+            )
             out = None
         else:
             x, out = ws.proj_in[: n_rows * grp.channels].view(n_rows, -1), ws.proj[:n_rows]
@@ -165,7 +187,11 @@ class FusedLabeller:
         side = ws.side[: self.side_width * t * mh].view(self.side_width, t, mh)
         for grp, cached in zip(self.groups, cache, strict=True):
             lo, hi = grp.rows.source_window(y0, y1)
-            proj = cached[:, lo:hi] if cached is not None else self._project(features, i, grp, lo, hi, ws)
+            proj = (
+                cached[:, lo:hi]
+                if cached is not None
+                else self._project(features, i, grp, lo, hi, ws)
+            )
             dst = side[grp.offset : grp.offset + grp.cols.in_size]
             weights = grp.row_weights[y0:y1, lo:hi].expand(grp.cols.in_size, t, hi - lo)
             torch.bmm(weights, proj, out=dst)
@@ -177,22 +203,23 @@ class _Workspace:
     """Buffers of one labelling call, reused by every tile."""
 
     def __init__(self, lab: FusedLabeller, rows_per_tile: int) -> None:
-        kw = {"dtype": lab.folded.w1.dtype, "device": lab.folded.w1.device}
+        w = lab.folded.w1
         pixels = rows_per_tile * lab.grid.width
-        self.acc = torch.empty(pixels, lab.mh, **kw)  # type: ignore[arg-type]
-        self.direct = torch.empty(pixels, lab.direct_w1t.shape[0], **kw)  # type: ignore[arg-type]
-        self.side = torch.empty(lab.side_width * rows_per_tile * lab.mh, **kw)  # type: ignore[arg-type]
+        self.acc = w.new_empty(pixels, lab.mh)
+        self.direct = w.new_empty(pixels, lab.direct_w1t.shape[0])
+        self.side = w.new_empty(lab.side_width * rows_per_tile * lab.mh)
         rows_in, chans_in = 0, 0
+        height = lab.grid.height
         for grp in lab.groups:
-            window = max(
-                grp.rows.source_window(y0, min(lab.grid.height, y0 + rows_per_tile))[1]
-                - grp.rows.source_window(y0, min(lab.grid.height, y0 + rows_per_tile))[0]
-                for y0 in range(0, lab.grid.height, rows_per_tile)
-            )
-            rows_in = max(rows_in, grp.cols.in_size * window)
-            chans_in = max(chans_in, grp.cols.in_size * window * grp.channels)
-        self.proj = torch.empty(rows_in, lab.mh, **kw)  # type: ignore[arg-type]
-        self.proj_in = torch.empty(chans_in, **kw)  # type: ignore[arg-type]
+            windows = [
+                grp.rows.source_window(y0, min(height, y0 + rows_per_tile))
+                for y0 in range(0, height, rows_per_tile)
+            ]
+            most = max(hi - lo for lo, hi in windows)
+            rows_in = max(rows_in, grp.cols.in_size * most)
+            chans_in = max(chans_in, grp.cols.in_size * most * grp.channels)
+        self.proj = w.new_empty(rows_in, lab.mh)
+        self.proj_in = w.new_empty(chans_in)
 
 
 def _split_taps(grid: TapGrid) -> tuple[list[int], list[tuple[int, ...]]]:

@@ -26,7 +26,9 @@ def label_buffer(
 ) -> LabelResult:
     """Every member on every pixel of a feature buffer [N, C, H, W] (any float dtype), in row tiles."""
     if buffer.ndim != 4 or buffer.shape[1] != folded.w1.shape[1]:
-        raise ValueError(f"buffer: got shape {tuple(buffer.shape)}, expected [N, {folded.w1.shape[1]}, H, W]")
+        raise ValueError(
+            f"buffer: got shape {tuple(buffer.shape)}, expected [N, {folded.w1.shape[1]}, H, W]"
+        )
     n, c, h, w = buffer.shape
     writer = ResultWriter(n, h, w, folded.n_classes, maps, folded.w1.device)
     rows = max(1, min(h, tile_pixels // w))
@@ -63,7 +65,9 @@ def reference_label(
         buffer = buffer[:, :, top : top + h, left : left + w]
     n, c, h, w = buffer.shape
     pixels = buffer.permute(0, 2, 3, 1).reshape(-1, c)
-    logps = [torch.log_softmax(ensemble.member(m)(pixels), dim=-1) for m in range(ensemble.n_members)]
+    logps = [
+        torch.log_softmax(ensemble.member(m)(pixels), dim=-1) for m in range(ensemble.n_members)
+    ]
     logp = torch.stack(logps).view(ensemble.n_members, n, h * w, -1)
     writer = ResultWriter(n, h, w, ensemble.n_classes, maps, buffer.device)
     for i in range(n):

@@ -70,7 +70,13 @@ class ResultWriter:
     """Preallocated outputs of one labelling call, filled tile by tile."""
 
     def __init__(
-        self, n: int, height: int, width: int, n_classes: int, maps: Sequence[str], device: torch.device
+        self,
+        n: int,
+        height: int,
+        width: int,
+        n_classes: int,
+        maps: Sequence[str],
+        device: torch.device,
     ) -> None:
         self.maps = check_maps(maps)
         self.labels = torch.empty(n, height, width, dtype=torch.int64, device=device)

@@ -56,10 +56,17 @@ class AxisMap:
         return int(self.i0[start:stop].min()), int(self.i1[start:stop].max()) + 1
 
     def key(self) -> tuple[int, bytes, bytes, bytes]:
-        return (self.in_size, self.i0.numpy().tobytes(), self.i1.numpy().tobytes(), self.w1.numpy().tobytes())
+        return (
+            self.in_size,
+            self.i0.numpy().tobytes(),
+            self.i1.numpy().tobytes(),
+            self.w1.numpy().tobytes(),
+        )
 
 
-def axis_map(in_size: int, frame: int, *, mode: ResampleMode, start: int = 0, length: int | None = None) -> AxisMap:
+def axis_map(
+    in_size: int, frame: int, *, mode: ResampleMode, start: int = 0, length: int | None = None
+) -> AxisMap:
     """Map output positions ``start .. start+length-1`` of a ``frame``-long axis to ``in_size`` sources."""
     length = frame - start if length is None else length
     dst = torch.arange(start, start + length, dtype=torch.float32)
@@ -87,7 +94,9 @@ class TapGrid:
     width: int
 
     @classmethod
-    def build(cls, taps: Sequence[Sequence[object]], resolution: int, config: FeatureConfig) -> TapGrid:
+    def build(
+        cls, taps: Sequence[Sequence[object]], resolution: int, config: FeatureConfig
+    ) -> TapGrid:
         """``taps``: the generator's ``tap_layout`` (name, resolution, channels), synthesis order."""
         layout = tuple(Tap(str(t[0]), int(t[1]), int(t[2])) for t in taps)  # type: ignore[call-overload]
         height, width = config.output_shape(resolution)
@@ -116,16 +125,22 @@ class TapGrid:
     def check_features(self, features: Sequence[torch.Tensor]) -> int:
         """Check one [N, C_t, R_t, R_t] map per tap; return N."""
         if len(features) != len(self.taps):
-            raise ValueError(f"features: got {len(features)} maps, expected {len(self.taps)} (one per tap)")
+            raise ValueError(
+                f"features: got {len(features)} maps, expected {len(self.taps)} (one per tap)"
+            )
         n = features[0].shape[0] if len(features) else 0
         for f, t in zip(features, self.taps, strict=True):
             expected = (n, t.channels, t.resolution, t.resolution)
             if tuple(f.shape) != expected:
-                raise ValueError(f"features of tap {t.name}: got shape {tuple(f.shape)}, expected {list(expected)}")
+                raise ValueError(
+                    f"features of tap {t.name}: got shape {tuple(f.shape)}, expected {list(expected)}"
+                )
         return int(n)
 
 
-def resample_rows(f: torch.Tensor, rows: AxisMap, start: int, stop: int, *, lo: int = 0) -> torch.Tensor:
+def resample_rows(
+    f: torch.Tensor, rows: AxisMap, start: int, stop: int, *, lo: int = 0
+) -> torch.Tensor:
     """Rows ``start..stop-1`` of the resampled frame from ``f`` [..., R_rows, X] holding source rows
     ``lo..``; returns [..., stop - start, X]."""
     i0 = rows.i0[start:stop] - lo

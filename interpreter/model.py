@@ -1,0 +1,284 @@
+"""The :class:`Interpreter`: a trained ensemble bound to one generator's taps, plus save and load.
+
+Saved as a folder: ``interpreter.json`` (format, version, class names, tap layout, feature and
+ensemble configs, the generator's and the interpreter's sha256 fingerprints) and
+``interpreter.safetensors`` (the ensemble's weights and BatchNorm statistics).
+
+Shapes: N images, C channels, H/W output, K classes, M members, L/D W+ code.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from interpreter.config import EnsembleConfig, FeatureConfig
+from interpreter.ensemble import PixelEnsemble
+from interpreter.errors import GeneratorMismatchError, InterpreterFormatError
+from interpreter.features import FeatureBuffer
+from interpreter.fused import DEFAULT_TILE_PIXELS, FusedLabeller
+from interpreter.labelling import label_buffer
+from interpreter.predict import LabelResult
+from interpreter.resample import Tap, TapGrid
+from models.fingerprint import state_dict_sha256
+from models.stylegan2 import Generator, SynthesisOutput
+from models.stylegan2.generator import NoiseMode
+
+FORMAT_NAME = "datasetgan-pipeline/interpreter"
+FORMAT_VERSION = 1
+CONFIG_FILE = "interpreter.json"
+WEIGHTS_FILE = "interpreter.safetensors"
+LabelMethod = Literal["fused", "buffer"]
+
+
+class Interpreter:
+    """An ensemble of pixel classifiers for the taps of one generator (identified by fingerprint).
+
+    Label with :meth:`label` (features or a ``SynthesisOutput``) or :meth:`render_and_label` (W+ codes
+    and the generator, checked against the fingerprint once).
+    """
+
+    def __init__(
+        self,
+        ensemble: PixelEnsemble,
+        *,
+        class_names: Sequence[str],
+        taps: Sequence[Sequence[object]],
+        resolution: int,
+        generator_fingerprint: str,
+        features: FeatureConfig = FeatureConfig(),
+    ) -> None:
+        self.grid = TapGrid.build(taps, resolution, features)
+        if ensemble.in_channels != self.grid.channels or ensemble.n_classes != len(class_names):
+            raise ValueError(
+                f"ensemble: got C={ensemble.in_channels}, K={ensemble.n_classes}; expected "
+                f"C={self.grid.channels} (the taps') and K={len(class_names)} (the class names')"
+            )
+        self.ensemble = ensemble.eval()
+        self.class_names = tuple(class_names)
+        self.resolution = resolution
+        self.features = features
+        self.generator_fingerprint = generator_fingerprint
+        self._fused: tuple[tuple[int, ...], FusedLabeller] | None = None
+        self._bound: tuple[int, tuple[int, ...]] | None = None  # (id, weight versions) checked
+
+    # -- description ------------------------------------------------------------------------------
+    @property
+    def taps(self) -> tuple[Tap, ...]:
+        return self.grid.taps
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def n_members(self) -> int:
+        return self.ensemble.n_members
+
+    @property
+    def output_shape(self) -> tuple[int, int]:
+        """(H, W) of the labels."""
+        return self.grid.height, self.grid.width
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 of the ensemble's weights (what stores record as the interpreter's fingerprint)."""
+        return state_dict_sha256(self.ensemble)
+
+    # -- labelling --------------------------------------------------------------------------------
+    def label(
+        self,
+        features: Sequence[torch.Tensor] | SynthesisOutput,
+        *,
+        method: LabelMethod = "fused",
+        maps: Sequence[str] = (),
+        tile_pixels: int = DEFAULT_TILE_PIXELS,
+    ) -> LabelResult:
+        """Label N rendered samples from their taps (one [N, C_t, R_t, R_t] per tap, or the generator's
+        output). ``method="fused"`` never builds the feature buffer; ``"buffer"`` does (exact reference).
+        ``maps`` may ask for ``"probs"`` [N, K, H, W] and ``"uncertainty"`` [N, H, W]."""
+        feats = features.features if isinstance(features, SynthesisOutput) else features
+        if method == "fused":
+            return self._fused_labeller().label(feats, maps=maps, tile_pixels=tile_pixels)
+        if method == "buffer":
+            n = self.grid.check_features(feats)
+            buf = self.feature_buffer(max(n, 1)).fill(feats)
+            return label_buffer(buf, self.ensemble.fold(), maps=maps, tile_pixels=tile_pixels)
+        raise ValueError(f"method: got {method!r}, expected 'fused' or 'buffer'")
+
+    def label_buffer(
+        self,
+        buffer: torch.Tensor,
+        *,
+        maps: Sequence[str] = (),
+        tile_pixels: int = DEFAULT_TILE_PIXELS,
+    ) -> LabelResult:
+        """Label a feature buffer [N, C, H, W] (e.g. from :meth:`feature_buffer`)."""
+        return label_buffer(buffer, self.ensemble.fold(), maps=maps, tile_pixels=tile_pixels)
+
+    @torch.no_grad()
+    def render_and_label(
+        self,
+        generator: Generator,
+        ws: torch.Tensor,
+        *,
+        noise_mode: NoiseMode = "const",
+        rng: torch.Generator | None = None,
+        maps: Sequence[str] = (),
+        tile_pixels: int = DEFAULT_TILE_PIXELS,
+    ) -> tuple[torch.Tensor, LabelResult]:
+        """Render W+ codes [N, L, D] and label them: (image [N, 3, H_g, W_g], :class:`LabelResult`)."""
+        self.bind(generator)
+        out = generator.synthesize(ws, noise_mode=noise_mode, rng=rng, taps="all")
+        return out.image, self.label(out.features, maps=maps, tile_pixels=tile_pixels)
+
+    def feature_buffer(
+        self, batch_size: int, *, dtype: torch.dtype = torch.float32
+    ) -> FeatureBuffer:
+        """A preallocated [batch_size, C, H, W] buffer for this interpreter's taps and geometry."""
+        device = self.ensemble.w1.device
+        assert isinstance(device, torch.device)
+        return FeatureBuffer(
+            self.taps,
+            resolution=self.resolution,
+            batch_size=batch_size,
+            config=self.features,
+            dtype=dtype,
+            device=device,
+        )
+
+    def bind(self, generator: Generator) -> None:
+        """Refuse a generator whose fingerprint differs from the one this interpreter was trained on.
+        The check (a sha256 of its weights) is redone only when the generator's weights change."""
+        stamp = (id(generator), _versions(generator))
+        if self._bound == stamp:
+            return
+        check_generator(
+            generator, self.generator_fingerprint, taps=self.taps, resolution=self.resolution
+        )
+        self._bound = stamp
+
+    def _fused_labeller(self) -> FusedLabeller:
+        stamp = _versions(self.ensemble)
+        if self._fused is None or self._fused[0] != stamp:
+            self._fused = (stamp, FusedLabeller(self.ensemble.fold(), self.grid))
+        return self._fused[1]
+
+    # -- persistence ------------------------------------------------------------------------------
+    def config_dict(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT_NAME,
+            "version": FORMAT_VERSION,
+            "class_names": list(self.class_names),
+            "resolution": self.resolution,
+            "taps": [list(t) for t in self.taps],
+            "n_channels": self.grid.channels,
+            "features": self.features.to_dict(),
+            "ensemble": self.ensemble.config.to_dict(),
+            "generator_fingerprint": self.generator_fingerprint,
+            "interpreter_fingerprint": self.fingerprint,
+        }
+
+    def save(self, path: str | Path) -> Path:
+        """Write ``path/interpreter.json`` and ``path/interpreter.safetensors``; returns the folder."""
+        folder = Path(path)
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.detach().cpu().contiguous() for k, v in self.ensemble.state_dict().items()}
+        save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": FORMAT_NAME})
+        (folder / CONFIG_FILE).write_text(
+            json.dumps(self.config_dict(), indent=2) + "\n", encoding="utf-8"
+        )
+        return folder
+
+
+def _versions(module: torch.nn.Module) -> tuple[int, ...]:
+    """In-place modification counters of a module's tensors: they change whenever the weights do."""
+    return tuple(t._version for t in module.state_dict(keep_vars=True).values())
+
+
+def check_generator(
+    generator: Generator,
+    fingerprint: str,
+    *,
+    taps: Sequence[Tap] | None = None,
+    resolution: int | None = None,
+) -> None:
+    """Raise :class:`GeneratorMismatchError` unless ``generator`` has the given weights fingerprint."""
+    if taps is not None and tuple(Tap(*t) for t in generator.tap_layout) != tuple(taps):
+        raise GeneratorMismatchError(
+            f"generator taps {[tuple(t) for t in generator.tap_layout]} differ from the interpreter's "
+            f"{[tuple(t) for t in taps]}; expected the generator the interpreter was trained on"
+        )
+    if resolution is not None and generator.resolution != resolution:
+        raise GeneratorMismatchError(
+            f"generator resolution {generator.resolution}, expected {resolution}"
+        )
+    actual = state_dict_sha256(generator)
+    if actual != fingerprint:
+        raise GeneratorMismatchError(
+            f"generator fingerprint {actual[:16]}... differs from the interpreter's {fingerprint[:16]}...; "
+            "expected the generator the interpreter was trained on (labels from other weights are meaningless)"
+        )
+
+
+def load_interpreter(
+    path: str | Path, *, generator: Generator | None = None, device: torch.device | str = "cpu"
+) -> Interpreter:
+    """Load a saved interpreter; with ``generator``, refuse it unless it is the one trained on."""
+    folder = Path(path)
+    meta = _read_meta(folder)
+    try:
+        state = load_file(str(folder / WEIGHTS_FILE), device=str(device))
+    except (OSError, SafetensorError) as exc:
+        raise InterpreterFormatError(
+            f"{folder / WEIGHTS_FILE}: cannot be read ({exc}); expected safetensors weights"
+        ) from exc
+    try:
+        ensemble = PixelEnsemble(
+            int(meta["n_channels"]),
+            len(meta["class_names"]),
+            config=EnsembleConfig.from_dict(meta["ensemble"]),
+        ).to(device)
+        ensemble.load_state_dict(state, strict=True)
+        interp = Interpreter(
+            ensemble,
+            class_names=meta["class_names"],
+            taps=[tuple(t) for t in meta["taps"]],
+            resolution=int(meta["resolution"]),
+            generator_fingerprint=str(meta["generator_fingerprint"]),
+            features=FeatureConfig.from_dict(meta["features"]),
+        )
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise InterpreterFormatError(
+            f"{folder}: config and weights do not form an interpreter ({exc}); expected files written by Interpreter.save"
+        ) from exc
+    if generator is not None:
+        interp.bind(generator)
+    return interp
+
+
+def _read_meta(folder: Path) -> dict[str, Any]:
+    cfg = folder / CONFIG_FILE
+    try:
+        meta = json.loads(cfg.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InterpreterFormatError(
+            f"{cfg}: missing; expected a folder written by Interpreter.save"
+        ) from None
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise InterpreterFormatError(f"{cfg}: cannot be read as JSON ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
+        raise InterpreterFormatError(
+            f"{cfg}: format {meta.get('format') if isinstance(meta, dict) else None!r}, expected {FORMAT_NAME!r}"
+        )
+    if meta.get("version") != FORMAT_VERSION:
+        raise InterpreterFormatError(
+            f"{cfg}: version {meta.get('version')!r}, expected {FORMAT_VERSION} (newer file? upgrade)"
+        )
+    return meta
