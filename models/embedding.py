@@ -80,6 +80,9 @@ class Embedding(NamedTuple):
     mse_after: Tensor  # [N]
     lpips_after: Tensor  # [N]
     reconstructions: Tensor | None  # [N, 3, R, R] of the returned codes, if kept
+    noise: list[Tensor] | None = (
+        None  # optimised noise maps [N, 1, R_l, R_l] (refine noise="optimize")
+    )
 
 
 @dataclass
@@ -118,10 +121,15 @@ def load_embedding_models(
 
 
 def _metrics(
-    generator: Generator, ws: Tensor, targets: Tensor, lpips: LPIPS | None, size: int
+    generator: Generator,
+    ws: Tensor,
+    targets: Tensor,
+    lpips: LPIPS | None,
+    size: int,
+    noise: list[Tensor] | None = None,
 ) -> tuple[Tensor, Tensor, Tensor]:
     with torch.no_grad():
-        recon = generator.synthesize(ws, noise_mode="const", taps="none").image
+        recon = generator.synthesize(ws, noise_mode="const", noise=noise, taps="none").image
         a, b = to_loss_size(recon, size), to_loss_size(targets, size)
         mse = mse_per_image(a, b)
         lp = lpips_per_image(lpips, a, b) if lpips is not None else torch.full_like(mse, math.nan)
@@ -143,15 +151,15 @@ def embed_images(
     with torch.no_grad():
         ws0 = encoder(fit_input(targets, encoder.config.input_size))
     mse0, lp0, recon = _metrics(generator, ws0, targets, lpips, config.metrics_size)
-    ws, mse1, lp1 = ws0, mse0, lp0
+    ws, mse1, lp1, noise = ws0, mse0, lp0, None
     if config.refine == "optimize":
         result = refine_latents(
             generator, targets, ws0, config=config.refine_config, lpips=lpips, rng=rng
         )
-        ws = result.ws
-        mse1, lp1, recon = _metrics(generator, ws, targets, lpips, config.metrics_size)
+        ws, noise = result.ws, result.noise
+        mse1, lp1, recon = _metrics(generator, ws, targets, lpips, config.metrics_size, noise)
     keep = recon if config.keep_images == "reconstructions" else None
-    return Embedding(ws, ws0, mse0, lp0, mse1, lp1, keep)
+    return Embedding(ws, ws0, mse0, lp0, mse1, lp1, keep, noise)
 
 
 @dataclass
@@ -173,6 +181,7 @@ class FileEmbeddings:
     failure_indices: list[int] = field(default_factory=list)
     inputs: np.ndarray | None = None  # uint8 [N, R, R, 3] when keep_images="reconstructions"
     reconstructions: np.ndarray | None = None  # uint8 [N, R, R, 3]
+    noise: list[np.ndarray] | None = None  # float32 [N, 1, R_l, R_l] per layer (noise="optimize")
 
 
 def embed_files(
@@ -232,6 +241,12 @@ def _collect(
     out.ws, out.ws_encoder = cat("ws"), cat("ws_encoder")
     out.mse_before, out.lpips_before = cat("mse_before"), cat("lpips_before")
     out.mse_after, out.lpips_after = cat("mse_after"), cat("lpips_after")
+    noises = [e.noise for _, _, e in parts]
+    if all(n is not None for n in noises):
+        layers = zip(*[n for n in noises if n is not None], strict=True)
+        out.noise = [
+            np.concatenate([t.detach().cpu().float().numpy() for t in layer]) for layer in layers
+        ]
     if keep:
         out.inputs = np.concatenate([imgs for _, imgs, _ in parts])
         recon = [e.reconstructions for _, _, e in parts]

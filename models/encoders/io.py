@@ -127,6 +127,45 @@ def load_encoder_state(encoder: Encoder, state: Mapping[str, Tensor], *, source:
     encoder.load_state_dict(dict(state), strict=True)
 
 
+def _runs(values: list[int]) -> list[tuple[int, int]]:
+    """Run-length encoding: ``[64, 64, 128] -> [(64, 2), (128, 1)]``."""
+    runs: list[tuple[int, int]] = []
+    for v in values:
+        if runs and runs[-1][0] == v:
+            runs[-1] = (v, runs[-1][1] + 1)
+        else:
+            runs.append((v, 1))
+    return runs
+
+
+def _scan_keys(state: Mapping[str, Tensor], source: str) -> dict[str, Any]:
+    try:
+        n_styles = len({k.split(".")[1] for k in state if k.startswith("styles.")})
+        n_blocks = len({k.split(".")[1] for k in state if k.startswith("body.")})
+        se_key = "body.0.res_layer.5.fc1.weight"
+        return {
+            "n_styles": n_styles,
+            "style_dim": int(state["styles.0.linear.weight"].shape[0]),
+            "input_nc": int(state["input_layer.0.weight"].shape[1]),
+            "widths": [
+                int(state[f"body.{i}.res_layer.1.weight"].shape[0]) for i in range(n_blocks)
+            ],
+            "se_channels": int(state[se_key].shape[0]) if se_key in state else None,
+            "head_convs": [
+                len(
+                    [
+                        k
+                        for k in state
+                        if k.startswith(f"styles.{i}.convs.") and k.endswith(".weight")
+                    ]
+                )
+                for i in range(n_styles)
+            ],
+        }
+    except KeyError as exc:
+        raise EncoderCheckpointError(f"{source}: missing encoder key {exc}") from exc
+
+
 def infer_encoder_config(
     state: Mapping[str, Tensor], *, kind: str, offset: str, source: str = "<state dict>"
 ) -> EncoderConfig:
@@ -135,43 +174,28 @@ def infer_encoder_config(
     Stages are split where the block width changes (true of every released body, whose widths are
     64/128/256/512); files written by :func:`save_psp_checkpoint` carry their config in ``opts``.
     """
-    try:
-        n_styles = len({k.split(".")[1] for k in state if k.startswith("styles.")})
-        style_dim = int(state["styles.0.linear.weight"].shape[0])
-        input_nc = int(state["input_layer.0.weight"].shape[1])
-        n_blocks = len({k.split(".")[1] for k in state if k.startswith("body.")})
-        widths = [int(state[f"body.{i}.res_layer.1.weight"].shape[0]) for i in range(n_blocks)]
-        se = "body.0.res_layer.5.fc1.weight" in state
-        head_convs = [
-            len([k for k in state if k.startswith(f"styles.{i}.convs.") and k.endswith(".weight")])
-            for i in range(n_styles)
-        ]
-    except KeyError as exc:
-        raise EncoderCheckpointError(f"{source}: missing encoder key {exc}") from exc
-    stage_widths = [w for i, w in enumerate(widths) if i == 0 or w != widths[i - 1]]
-    if len(stage_widths) != 4 or n_styles == 0:
+    found = _scan_keys(state, source)
+    stages = _runs(found["widths"])
+    if len(stages) != 4 or found["n_styles"] == 0:
         raise EncoderCheckpointError(
-            f"{source}: found {len(stage_widths)} body stages and {n_styles} style heads, expected 4 "
-            "stages of distinct widths and >= 1 head (a pSp GradualStyleEncoder / e4e layout)"
+            f"{source}: found {len(stages)} body stages and {found['n_styles']} style heads, expected "
+            "4 stages of distinct widths and >= 1 head (a pSp GradualStyleEncoder / e4e layout)"
         )
-    units = tuple(widths.count(w) for w in stage_widths)
-    reduction = (
-        stage_widths[0] // int(state["body.0.res_layer.5.fc1.weight"].shape[0]) if se else 16
-    )
-    base = head_convs[0]
+    heads, se = found["head_convs"], found["se_channels"]
+    base = heads[0]
     try:
         return EncoderConfig(
             kind=kind,
-            n_styles=n_styles,
-            style_dim=style_dim,
+            n_styles=found["n_styles"],
+            style_dim=found["style_dim"],
             input_size=16 * 2**base,
-            input_nc=input_nc,
-            units=units,  # type: ignore[arg-type]
-            widths=tuple(stage_widths),  # type: ignore[arg-type]
-            unit="ir_se" if se else "ir",
-            se_reduction=reduction,
-            coarse_ind=max(1, head_convs.count(base)),
-            middle_ind=max(1, head_convs.count(base)) + head_convs.count(base + 1),
+            input_nc=found["input_nc"],
+            units=tuple(n for _, n in stages),  # type: ignore[arg-type]
+            widths=tuple(w for w, _ in stages),  # type: ignore[arg-type]
+            unit="ir" if se is None else "ir_se",
+            se_reduction=16 if se is None else stages[0][0] // se,
+            coarse_ind=max(1, heads.count(base)),
+            middle_ind=max(1, heads.count(base)) + heads.count(base + 1),
             offset=offset,
         )
     except EncoderConfigError as exc:

@@ -23,6 +23,7 @@ from models.projector import RefineConfig
 from models.stylegan2.checkpoint import save_generator
 from models.stylegan2.config import GeneratorConfig
 from models.stylegan2.generator import Generator
+from storage.images import ImageReadConfig, read_images, to_signed_float
 
 ENC = EncoderConfig(
     n_styles=8,
@@ -127,3 +128,24 @@ def test_load_models_from_files(tmp_path: Path, models) -> None:  # type: ignore
         load_embedding_models(tmp_path / "enc")
     with pytest.raises(EncoderConfigError, match="refine"):
         EmbedConfig(refine="yes")
+
+
+def test_noise_optimisation_metrics_use_the_optimised_noise(tmp_path: Path, models) -> None:  # type: ignore[no-untyped-def]
+    enc, gen = models
+    paths = _folder(tmp_path)[:3]
+    refine = RefineConfig(steps=4, lr=0.1, lr_rampup=0.3, lpips_lambda=0.0, noise="optimize")
+    cfg = EmbedConfig(refine="optimize", refine_config=refine, batch_size=2)
+    out = embed_files(paths, enc, gen, config=cfg)
+    assert out.noise is not None and len(out.noise) == len(gen.noise_buffers())
+    assert out.noise[-1].shape == (len(out.paths), 1, 32, 32)
+    targets = torch.from_numpy(
+        to_signed_float(read_images(out.paths, ImageReadConfig(size=32)).images)
+    )
+    noise = [torch.from_numpy(n) for n in out.noise]
+    with torch.no_grad():
+        recon = gen.synthesize(
+            torch.from_numpy(out.ws), noise_mode="const", noise=noise, taps="none"
+        ).image
+    mse = (recon - targets).pow(2).flatten(1).mean(1).numpy()
+    np.testing.assert_allclose(mse, out.mse_after, rtol=1e-5)  # "after" is measured with that noise
+    assert (out.mse_after <= out.mse_before + 1e-7).all()
