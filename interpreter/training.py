@@ -271,7 +271,7 @@ def _fit(
     base = derive_seed(config.seed, _SEED_MEMBERS)
     rngs = [torch.Generator().manual_seed(derive_seed(base, m)) for m in range(ensemble.n_members)]
     sampler = BalancedSampler(pool.labels.cpu(), rngs)
-    opt = torch.optim.Adam(ensemble.parameters(), lr=config.learning_rate)
+    opt = torch.optim.Adam(ensemble.parameters(), lr=config.learning_rate, foreach=True)
     keeper = _BestKeeper(ensemble, config.patience)
     norm = _channel_stats(pool.features) if config.input_norm == "standardize" else None
     running: list[float] = []

@@ -32,16 +32,23 @@ def render(g: Generator, seeds: Sequence[int]) -> tuple[torch.Tensor, list[torch
 
 @torch.no_grad()
 def threshold_masks(
-    g: Generator, seeds: Sequence[int], *, tap: int = 1, channel: int = 5
+    g: Generator,
+    seeds: Sequence[int],
+    *,
+    threshold_seeds: Sequence[int] | None = None,
+    tap: int = 1,
+    channel: int = 5,
 ) -> torch.Tensor:
     """A learnable labelling: 1 where channel ``channel`` of tap ``tap`` (bilinearly resampled to the
-    output size) is above its median over all samples, else 0. [N, H, W] int64."""
-    _, feats = render(g, seeds)
-    f = F.interpolate(
-        feats[tap], size=(g.resolution, g.resolution), mode="bilinear", align_corners=False
-    )
-    f = f[:, channel]
-    return (f > f.median()).long()
+    output size) is above its median over ``threshold_seeds`` (default: ``seeds``), else 0. [N, H, W]."""
+
+    def channel_map(ids: Sequence[int]) -> torch.Tensor:
+        feats = render(g, ids)[1][tap]
+        size = (g.resolution, g.resolution)
+        return F.interpolate(feats, size=size, mode="bilinear", align_corners=False)[:, channel]
+
+    reference = channel_map(threshold_seeds if threshold_seeds is not None else seeds)
+    return (channel_map(seeds) > reference.median()).long()
 
 
 def write_annotations(
