@@ -4,13 +4,14 @@ The first layer of every member is linear over channels and the resampling is li
 
     W1 . concat_t(up(f_t)) + b1  ==  sum_t up(W1_t . f_t) + b1.
 
-Taps that share a resolution are projected together at their native resolution with their slice of
-all M members' first layers stacked (MH = M*H1 outputs). Per tile of T output rows, the projections
-are resampled along rows (the buffer's two-row weights, as a small dense product), laid side by side,
-and resampled along columns by ONE sparse matrix product that adds them into the accumulator, which
-already holds the projection of the taps at output resolution (no resampling needed there) plus the
-bias. The rest of every member then runs on the tile (BatchNorm folded). Every buffer of the loop is
-allocated once per call and reused by all tiles.
+Taps that share a resolution ("a group") are projected together at their native resolution with
+their slice of all M members' first layers stacked (MH = M*H1 outputs), each source row exactly once
+per image (a small rolling window of projected rows follows the tiles down the image). Per tile of T
+output rows, each group's projected rows are resampled along rows (the buffer's two-row weights, as
+one small dense product), the groups are laid side by side, and one sparse product per output row
+resamples them along columns and adds them into the accumulator - which already holds the bias and
+the projection of the taps at output resolution (no resampling needed there). The rest of every
+member then runs on the tile (BatchNorm folded). Buffers are allocated once per call.
 
 Shapes: N images, C_t/R_t channels/resolution of tap t, H/W output, M members, H1 first width,
 MH = M*H1, T rows per tile, K classes.
@@ -18,7 +19,8 @@ MH = M*H1, T rows per tile, K classes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import functools
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -27,8 +29,7 @@ from interpreter.ensemble import FoldedEnsemble
 from interpreter.predict import LabelResult, ResultWriter
 from interpreter.resample import AxisMap, TapGrid
 
-DEFAULT_TILE_PIXELS = 8192
-DEFAULT_CACHE_BYTES = 32 << 20
+DEFAULT_TILE_PIXELS = 4096
 
 
 @dataclass(frozen=True)
@@ -51,25 +52,19 @@ class _Group:
 class FusedLabeller:
     """Labels from native-resolution taps with folded ensemble weights; see the module docstring.
 
-    tile_pixels bounds one tile (extra memory ~ 2 * tile_pixels * MH * 4 bytes); the projections of
-    the smallest groups are computed once per image while they fit in ``cache_bytes`` together, the
-    others per tile from the source rows the tile reads.
+    tile_pixels bounds one tile: the extra memory is about 2 * tile_pixels * MH * 4 bytes plus a few
+    projected source rows per group.
     """
 
     def __init__(
-        self,
-        folded: FoldedEnsemble,
-        grid: TapGrid,
-        *,
-        tile_pixels: int = DEFAULT_TILE_PIXELS,
-        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        self, folded: FoldedEnsemble, grid: TapGrid, *, tile_pixels: int = DEFAULT_TILE_PIXELS
     ) -> None:
         if folded.w1.shape[1] != grid.channels:
             raise ValueError(
                 f"ensemble: got C={folded.w1.shape[1]}, expected {grid.channels} (the taps')"
             )
         self.folded, self.grid = folded, grid
-        self.tile_pixels, self.cache_bytes = max(1, tile_pixels), cache_bytes
+        self.tile_pixels = max(1, tile_pixels)
         w1t = folded.w1.t()  # [C, MH] view
         direct, grouped = _split_taps(grid)
         self.direct = tuple(direct)
@@ -80,16 +75,9 @@ class FusedLabeller:
         for taps in grouped:
             rows, cols = grid.rows[taps[0]], grid.cols[taps[0]]
             dense = _dense_weights(rows).to(w1t)
+            sl = _local_slices(grid, taps)
             self.groups.append(
-                _Group(
-                    taps,
-                    _local_slices(grid, taps),
-                    rows,
-                    cols,
-                    dense,
-                    _rows_of(w1t, grid, taps),
-                    offset,
-                )
+                _Group(taps, sl, rows, cols, dense, _rows_of(w1t, grid, taps), offset)
             )
             offset += cols.in_size
         self.side_width = offset
@@ -116,28 +104,46 @@ class FusedLabeller:
         rows_per_tile = max(1, min(g.height, (tile_pixels or self.tile_pixels) // g.width))
         ws = _Workspace(self, rows_per_tile)
         for i in range(n):
-            cache = self._cached_projections(features, i)
+            windows = [_RowWindow(buf) for buf in ws.projected]
             for y0 in range(0, g.height, rows_per_tile):
                 y1 = min(g.height, y0 + rows_per_tile)
-                pre1 = self._first_layer(features, i, y0, y1, cache, ws)
-                writer.write(self.folded.head(pre1), i, y0, y1, order="xy")
+                pre1 = self._first_layer(features, i, y0, y1, windows, ws)
+                writer.write(self.folded.head(pre1), i, y0, y1, order="yx")
         return writer.result()
 
-    def _cached_projections(
-        self, features: Sequence[torch.Tensor], i: int
-    ) -> list[torch.Tensor | None]:
-        """Whole-map projections [R_cols, R_rows, MH] of the smallest groups within the cache budget."""
-        cache: list[torch.Tensor | None] = [None] * len(self.groups)
-        budget = self.cache_bytes
-        sizes = [grp.rows.in_size * grp.cols.in_size for grp in self.groups]
-        for k in sorted(range(len(self.groups)), key=lambda k: sizes[k]):
-            nbytes = sizes[k] * self.mh * self.folded.w1.element_size()
-            if nbytes > budget:
-                break
-            budget -= nbytes
-            grp = self.groups[k]
-            cache[k] = self._project(features, i, grp, 0, grp.rows.in_size)
-        return cache
+    def _first_layer(
+        self,
+        features: Sequence[torch.Tensor],
+        i: int,
+        y0: int,
+        y1: int,
+        windows: list[_RowWindow],
+        ws: _Workspace,
+    ) -> torch.Tensor:
+        """First-layer pre-activations of rows y0..y1-1, all members: [T*W, MH], row-major pixels."""
+        t, width, mh = y1 - y0, self.grid.width, self.mh
+        acc = ws.acc[: t * width]
+        if self.direct:
+            x = ws.direct[: t * width]
+            xv = x.view(t, width, -1)
+            for tap, sl in zip(self.direct, self.direct_slices, strict=True):
+                xv[:, :, sl] = features[tap][i, :, y0:y1, :].permute(1, 2, 0)
+            torch.addmm(self.folded.b1, x, self.direct_w1t, out=acc)
+        else:
+            acc.copy_(self.folded.b1.expand(t * width, mh))
+        if not self.groups:
+            return acc
+        side = ws.side[: t * self.side_width * mh].view(t, self.side_width * mh)
+        for grp, win in zip(self.groups, windows, strict=True):
+            lo, hi = grp.rows.source_window(y0, y1)
+            proj = win.rows(lo, hi, functools.partial(self._project, features, i, grp))
+            block = side[:, grp.offset * mh : (grp.offset + grp.cols.in_size) * mh]
+            torch.mm(grp.row_weights[y0:y1, lo:hi], proj.view(hi - lo, -1), out=block)
+        side3 = side.view(t, self.side_width, mh)
+        acc3 = acc.view(t, width, mh)
+        for r in range(t):
+            acc3[r].addmm_(self.col_matrix, side3[r])
+        return acc
 
     def _project(
         self,
@@ -146,57 +152,37 @@ class FusedLabeller:
         grp: _Group,
         lo: int,
         hi: int,
-        ws: _Workspace | None = None,
-    ) -> torch.Tensor:
-        """Projection of source rows lo..hi-1 of a group's taps: [R_cols, hi - lo, MH] (no bias)."""
-        n_rows = grp.cols.in_size * (hi - lo)
-        if ws is None:
-            x = torch.empty(
-                n_rows, grp.channels, dtype=self.folded.w1.dtype, device=self.folded.w1.device
-            )
-            out = None
-        else:
-            x, out = ws.proj_in[: n_rows * grp.channels].view(n_rows, -1), ws.proj[:n_rows]
-        xv = x.view(grp.cols.in_size, hi - lo, grp.channels)
+        out: torch.Tensor,
+    ) -> None:
+        """Project source rows lo..hi-1 of a group's taps into ``out`` [hi - lo, R_cols, MH] (no bias)."""
+        first = features[grp.taps[0]]
+        x = first.new_empty(hi - lo, grp.cols.in_size, grp.channels)
         for t, sl in zip(grp.taps, grp.slices, strict=True):
-            xv[:, :, sl] = features[t][i, :, lo:hi, :].permute(2, 1, 0)
-        return torch.mm(x, grp.w1t, out=out).view(grp.cols.in_size, hi - lo, self.mh)
+            x[:, :, sl] = features[t][i, :, lo:hi, :].permute(1, 2, 0)
+        torch.mm(x.view(-1, grp.channels), grp.w1t, out=out.view(-1, self.mh))
 
-    def _first_layer(
-        self,
-        features: Sequence[torch.Tensor],
-        i: int,
-        y0: int,
-        y1: int,
-        cache: list[torch.Tensor | None],
-        ws: _Workspace,
+
+class _RowWindow:
+    """Projected source rows [lo, hi) of one group, kept across tiles so each row is projected once."""
+
+    def __init__(self, buffer: torch.Tensor) -> None:
+        self.buffer = buffer  # [capacity, R_cols, MH]
+        self.lo = self.hi = 0
+
+    def rows(
+        self, lo: int, hi: int, project: Callable[[int, int, torch.Tensor], None]
     ) -> torch.Tensor:
-        """First-layer pre-activations of rows y0..y1-1, all members: [W*T, MH], column-major pixels."""
-        t, width, mh = y1 - y0, self.grid.width, self.mh
-        acc = ws.acc[: width * t]
-        if self.direct:
-            x = ws.direct[: width * t]
-            xv = x.view(width, t, -1)
-            for tap, sl in zip(self.direct, self.direct_slices, strict=True):
-                xv[:, :, sl] = features[tap][i, :, y0:y1, :].permute(2, 1, 0)
-            torch.addmm(self.folded.b1, x, self.direct_w1t, out=acc)
-        else:
-            acc.copy_(self.folded.b1.expand(width * t, mh))
-        if not self.groups:
-            return acc
-        side = ws.side[: self.side_width * t * mh].view(self.side_width, t, mh)
-        for grp, cached in zip(self.groups, cache, strict=True):
-            lo, hi = grp.rows.source_window(y0, y1)
-            proj = (
-                cached[:, lo:hi]
-                if cached is not None
-                else self._project(features, i, grp, lo, hi, ws)
-            )
-            dst = side[grp.offset : grp.offset + grp.cols.in_size]
-            weights = grp.row_weights[y0:y1, lo:hi].expand(grp.cols.in_size, t, hi - lo)
-            torch.bmm(weights, proj, out=dst)
-        acc.view(width, t * mh).addmm_(self.col_matrix, side.view(self.side_width, t * mh))
-        return acc
+        """The projections of rows lo..hi-1 ([hi - lo, R_cols, MH]); ``project(a, b, out)`` fills new ones."""
+        keep_from = max(lo, self.lo)
+        keep = max(0, self.hi - keep_from) if lo >= self.lo else 0
+        if keep:
+            kept = self.buffer[keep_from - self.lo : self.hi - self.lo].clone()
+            self.buffer[:keep] = kept
+        start = lo + keep
+        if hi > start:
+            project(start, hi, self.buffer[keep : hi - lo])
+        self.lo, self.hi = lo, hi
+        return self.buffer[: hi - lo]
 
 
 class _Workspace:
@@ -207,19 +193,16 @@ class _Workspace:
         pixels = rows_per_tile * lab.grid.width
         self.acc = w.new_empty(pixels, lab.mh)
         self.direct = w.new_empty(pixels, lab.direct_w1t.shape[0])
-        self.side = w.new_empty(lab.side_width * rows_per_tile * lab.mh)
-        rows_in, chans_in = 0, 0
+        self.side = w.new_empty(rows_per_tile * lab.side_width * lab.mh)
         height = lab.grid.height
+        self.projected = []
         for grp in lab.groups:
-            windows = [
-                grp.rows.source_window(y0, min(height, y0 + rows_per_tile))
-                for y0 in range(0, height, rows_per_tile)
+            spans = [
+                grp.rows.source_window(y, min(height, y + rows_per_tile))
+                for y in range(0, height, rows_per_tile)
             ]
-            most = max(hi - lo for lo, hi in windows)
-            rows_in = max(rows_in, grp.cols.in_size * most)
-            chans_in = max(chans_in, grp.cols.in_size * most * grp.channels)
-        self.proj = w.new_empty(rows_in, lab.mh)
-        self.proj_in = w.new_empty(chans_in)
+            capacity = max(hi - lo for lo, hi in spans)
+            self.projected.append(w.new_empty(capacity, grp.cols.in_size, lab.mh))
 
 
 def _split_taps(grid: TapGrid) -> tuple[list[int], list[tuple[int, ...]]]:

@@ -64,12 +64,10 @@ def reference_label(
         top, left, h, w = config.crop
         buffer = buffer[:, :, top : top + h, left : left + w]
     n, c, h, w = buffer.shape
-    pixels = buffer.permute(0, 2, 3, 1).reshape(-1, c)
-    logps = [
-        torch.log_softmax(ensemble.member(m)(pixels), dim=-1) for m in range(ensemble.n_members)
-    ]
-    logp = torch.stack(logps).view(ensemble.n_members, n, h * w, -1)
     writer = ResultWriter(n, h, w, ensemble.n_classes, maps, buffer.device)
+    members = [ensemble.member(m) for m in range(ensemble.n_members)]
     for i in range(n):
-        writer.write(logp[:, i].transpose(1, 2), i, 0, h, order="yx")
+        pixels = buffer[i].reshape(c, h * w).t()  # [H*W, C] view, as DatasetGAN's reshape+transpose
+        logp = torch.stack([torch.log_softmax(member(pixels), dim=-1) for member in members])
+        writer.write(logp.transpose(1, 2), i, 0, h, order="yx")
     return writer.result()

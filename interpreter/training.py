@@ -169,7 +169,8 @@ def train_interpreter(
     train_pool, val_pool = _pools(generator, ws, ann, grid, train_idx, val_idx, config, progress)
     report.pool_pixels, report.val_pixels = len(train_pool), len(val_pool) if val_pool else 0
     ensemble = _new_ensemble(grid.channels, len(ann.class_names), config)
-    _fit(ensemble, train_pool, val_pool, config, report, progress)
+    with torch.enable_grad():
+        _fit(ensemble, train_pool, val_pool, config, report, progress)
     del train_pool, val_pool
     interp = Interpreter(
         ensemble,

@@ -119,9 +119,7 @@ def test_fused_equals_buffer_and_reference(
     grid = TapGrid.build(g.tap_layout, g.resolution, cfg)
     ens = _ensemble(grid.channels)
     maps = ("probs", "uncertainty")
-    fused = FusedLabeller(ens.fold(), grid, tile_pixels=tile, cache_bytes=40_000).label(
-        taps, maps=maps
-    )
+    fused = FusedLabeller(ens.fold(), grid, tile_pixels=tile).label(taps, maps=maps)
     buf = FeatureBuffer(g.tap_layout, resolution=g.resolution, batch_size=3, config=cfg).fill(taps)
     buffered = label_buffer(buf, ens.fold(), maps=maps, tile_pixels=tile)
     ref = reference_label(taps, ens, resolution=g.resolution, config=cfg, maps=maps)

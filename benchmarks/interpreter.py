@@ -1,0 +1,273 @@
+"""Interpreter figures: memory and time to label one sample (fused vs buffer vs DatasetGAN-style
+reference), (render + label) / render, and training on 16 annotated samples.
+
+Run: .venv/bin/python benchmarks/interpreter.py [--resolutions 256 512] [--members 10] [--classes 8]
+                                                 [--repeats 3] [--skip-training]
+
+Full-size StyleGAN2 architecture (rosinality config: 512-d W, channel multiplier 2) with random
+weights (seed 0), one W+ code, const noise; an ensemble of --members pixel classifiers with random
+weights and BatchNorm statistics (seeded, identical in every variant).
+
+Every labelling variant runs in a FRESH subprocess that loads the tapped features from disk (no
+generator in that process), builds its labeller, then labels the sample once. "Peak extra" is the
+highest resident set size seen while labelling (psutil sampled every millisecond, and ru_maxrss)
+minus the resident set just before, i.e. what labelling one sample costs on top of having its taps.
+Label times are one call each; render and fused-label times for the ratio are medians of --repeats
+calls in one process. Training runs in its own fresh subprocess; its figure is that process's peak
+RSS (ru_maxrss: generator, re-rendering, pools, training, validation) and its wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+# This file is itself named interpreter.py: run as a script, its folder must not shadow the package.
+_HERE = Path(__file__).resolve().parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+
+import numpy as np  # noqa: E402
+import psutil  # noqa: E402
+import torch  # noqa: E402
+from safetensors.torch import load_file, save_file  # noqa: E402
+
+from interpreter import (  # noqa: E402
+    EnsembleConfig,
+    FeatureBuffer,
+    FeatureConfig,
+    FusedLabeller,
+    PixelEnsemble,
+    TapGrid,
+    TrainConfig,
+    label_buffer,
+    reference_label,
+    train_interpreter,
+)
+from models.stylegan2 import Generator, GeneratorConfig, w_plus_from_seeds  # noqa: E402
+
+MB = 1 << 20
+
+
+class PeakRSS:
+    """Highest RSS of this process while the block runs (1 ms sampling plus ru_maxrss)."""
+
+    def __enter__(self) -> PeakRSS:
+        self.proc = psutil.Process()
+        self.before = self.proc.memory_info().rss
+        self.maxrss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        self.peak = self.before
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.proc.memory_info().rss)
+            time.sleep(0.001)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        if maxrss > self.maxrss_before:
+            self.peak = max(self.peak, maxrss)
+
+    @property
+    def extra_mb(self) -> float:
+        return (self.peak - self.before) / MB
+
+
+def make_ensemble(channels: int, classes: int, members: int) -> PixelEnsemble:
+    ens = PixelEnsemble(channels, classes, config=EnsembleConfig(n_members=members), rng=torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        for name, b in ens.named_buffers():
+            b.copy_(torch.rand(b.shape, generator=g) * (2.0 if name.endswith("var") else 0.5) + 0.2)
+    return ens.eval()
+
+
+def generator(resolution: int) -> Generator:
+    return Generator(GeneratorConfig(resolution=resolution), seed=0).eval()
+
+
+# -- roles (each runs in its own process) ---------------------------------------------------------
+def role_prepare(args: argparse.Namespace) -> dict[str, Any]:
+    """Render one sample: save its taps; time render and fused labelling in this process."""
+    g = generator(args.resolution)
+    ws = w_plus_from_seeds(g, [args.seed])
+    renders, out = [], None
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        out = g.synthesize(ws, noise_mode="const", taps="all")
+        renders.append(time.perf_counter() - t0)
+    assert out is not None
+    save_file({f"tap{i}": f.contiguous() for i, f in enumerate(out.features)}, args.features)
+    grid = TapGrid.build(g.tap_layout, g.resolution, FeatureConfig())
+    lab = FusedLabeller(make_ensemble(grid.channels, args.classes, args.members).fold(), grid)
+    labels = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        lab.label(out.features)
+        labels.append(time.perf_counter() - t0)
+    return {
+        "render_s": statistics.median(renders),
+        "fused_label_s": statistics.median(labels),
+        "channels": g.feature_channels,
+        "taps": [list(t) for t in g.tap_layout],
+    }
+
+
+def role_label(args: argparse.Namespace) -> dict[str, Any]:
+    """Label the saved sample once with one variant; peak extra memory and time."""
+    data = load_file(args.features)
+    feats = [data[f"tap{i}"] for i in range(len(data))]
+    del data
+    taps = [tuple(t) for t in json.loads(args.taps)]
+    res = int(feats[-1].shape[-1])
+    grid = TapGrid.build(taps, res, FeatureConfig())
+    ens = make_ensemble(grid.channels, args.classes, args.members)
+    setup_mb = 0.0
+    if args.variant == "fused":
+        before = psutil.Process().memory_info().rss
+        lab = FusedLabeller(ens.fold(), grid)
+        setup_mb = (psutil.Process().memory_info().rss - before) / MB
+    with PeakRSS() as peak:
+        t0 = time.perf_counter()
+        if args.variant == "fused":
+            result = lab.label(feats, maps=("probs",))
+        elif args.variant == "buffer":
+            buf = FeatureBuffer(taps, resolution=res, batch_size=1).fill(feats)
+            result = label_buffer(buf, ens.fold(), maps=("probs",))
+        else:
+            result = reference_label(feats, ens, resolution=res, maps=("probs",))
+        seconds = time.perf_counter() - t0
+    assert result.probs is not None
+    save_file({"labels": result.labels, "probs": result.probs}, args.out)
+    return {"seconds": seconds, "peak_extra_mb": peak.extra_mb, "labeller_setup_mb": setup_mb}
+
+
+def role_train(args: argparse.Namespace) -> dict[str, Any]:
+    """Train on 16 annotated samples (synthetic masks made by the parent) from scratch."""
+    t0 = time.perf_counter()
+    g = generator(args.resolution)
+    latents = {int(k): v for k, v in load_file(args.latents).items()}
+    cfg = TrainConfig(ensemble=EnsembleConfig(n_members=args.members), max_steps=args.train_steps)
+    interp, report = train_interpreter(g, args.annotations, latents, cfg)
+    del interp
+    return {
+        "wall_s": time.perf_counter() - t0,
+        "train_s": report.seconds,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "steps": report.steps,
+        "stopped_early": report.stopped_early,
+        "pool_pixels": report.pool_pixels,
+        "val_miou": report.val_miou,
+        "val_pixel_accuracy": report.val_pixel_accuracy,
+    }
+
+
+# -- orchestration --------------------------------------------------------------------------------
+def run_role(role: str, **kw: Any) -> dict[str, Any]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--role", role]
+    for k, v in kw.items():
+        cmd += [f"--{k.replace('_', '-')}", str(v)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(_HERE.parent)})
+    if proc.returncode != 0:
+        raise RuntimeError(f"{role} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def labelling_table(res: int, args: argparse.Namespace, tmp: Path) -> None:
+    feats = tmp / f"features_{res}.safetensors"
+    common = {"resolution": res, "members": args.members, "classes": args.classes}
+    prep = run_role("prepare", features=feats, repeats=args.repeats, seed=args.seed, **common)
+    rows = {}
+    for variant in ("fused", "buffer", "reference"):
+        out = tmp / f"{variant}_{res}.safetensors"
+        rows[variant] = run_role("label", variant=variant, features=feats, out=out, taps=json.dumps(prep["taps"]), **common)
+        rows[variant]["result"] = load_file(out)
+    ref, fused = rows["reference"], rows["fused"]
+    print(f"\n== labelling one {res}x{res} sample: C = {prep['channels']}, {args.members} members, K = {args.classes}")
+    print(f"{'variant':<12}{'peak extra MB':>15}{'label s':>10}{'same labels as ref':>20}{'max|dp| vs ref':>16}")
+    for name, row in rows.items():
+        same = torch.equal(row["result"]["labels"], ref["result"]["labels"])
+        dp = (row["result"]["probs"] - ref["result"]["probs"]).abs().max().item()
+        print(f"{name:<12}{row['peak_extra_mb']:>15.0f}{row['seconds']:>10.2f}{same!s:>20}{dp:>16.1e}")
+    print(f"fused vs reference: memory 1/{ref['peak_extra_mb'] / fused['peak_extra_mb']:.1f}, "
+          f"{ref['seconds'] / fused['seconds']:.1f}x faster (fused labeller's folded weights, built once "
+          f"per interpreter: {fused['labeller_setup_mb']:.0f} MB)")  # fmt: skip
+    r, f = prep["render_s"], prep["fused_label_s"]
+    print(f"render {r:.2f} s, fused label {f:.2f} s (medians of {args.repeats}): (render + label) / render = "
+          f"{(r + f) / r:.2f}; with the reference labeller {(r + ref['seconds']) / r:.2f}")  # fmt: skip
+
+
+def training_figure(args: argparse.Namespace, tmp: Path) -> None:
+    from PIL import Image
+
+    res, n, classes = 256, 16, args.classes
+    g = generator(res)
+    seeds = list(range(1000, 1000 + n))
+    ws = w_plus_from_seeds(g, seeds)
+    with torch.no_grad():
+        tap = torch.cat([g.synthesize(ws[i : i + 1], taps="all").features[8][:, :1] for i in range(n)])
+    values = torch.nn.functional.interpolate(tap, size=(res, res), mode="bilinear", align_corners=False)[:, 0]
+    edges = torch.quantile(values.flatten()[::97], torch.linspace(0, 1, classes + 1)[1:-1])
+    masks = torch.bucketize(values.contiguous(), edges)
+    ann = tmp / "annotations"
+    ann.mkdir()
+    for sid, m in zip(seeds, masks, strict=True):
+        Image.fromarray(m.numpy().astype(np.uint8)).save(ann / f"{sid:08d}.png")
+    (ann / "classes.txt").write_text("\n".join(f"class{k}" for k in range(classes)) + "\n")
+    save_file({str(s): w for s, w in zip(seeds, ws, strict=True)}, str(tmp / "latents.safetensors"))
+    del g
+    row = run_role("train", resolution=res, members=args.members, annotations=ann,
+                   latents=tmp / "latents.safetensors", train_steps=args.train_steps)  # fmt: skip
+    print(f"\n== training on {n} annotated {res}x{res} samples ({classes} classes: bins of one 64 px tap channel), "
+          f"{args.members} members, fresh process")  # fmt: skip
+    print(f"peak RSS {row['peak_rss_mb']:.0f} MB, wall {row['wall_s']:.0f} s (train_interpreter {row['train_s']:.0f} s), "
+          f"{row['steps']} steps (early stop: {row['stopped_early']}), pool {row['pool_pixels']} pixels, "
+          f"val mIoU {row['val_miou']:.3f}, val pixel accuracy {row['val_pixel_accuracy']:.3f}")  # fmt: skip
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--resolutions", type=int, nargs="+", default=[256, 512])
+    p.add_argument("--members", type=int, default=10)
+    p.add_argument("--classes", type=int, default=8)
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--train-steps", type=int, default=3000)
+    p.add_argument("--skip-training", action="store_true")
+    p.add_argument("--skip-labelling", action="store_true")
+    for hidden in ("role", "variant", "features", "out", "taps", "annotations", "latents"):
+        p.add_argument(f"--{hidden}", help=argparse.SUPPRESS)
+    p.add_argument("--resolution", type=int, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    torch.set_grad_enabled(args.role == "train")
+    if args.role is not None:
+        fn = {"prepare": role_prepare, "label": role_label, "train": role_train}[args.role]
+        print(json.dumps(fn(args)))
+        return
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    with tempfile.TemporaryDirectory() as d:
+        if not args.skip_labelling:
+            for res in args.resolutions:
+                labelling_table(res, args, Path(d))
+        if not args.skip_training:
+            training_figure(args, Path(d))
+
+
+if __name__ == "__main__":
+    main()
