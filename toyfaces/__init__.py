@@ -1,6 +1,16 @@
 """A procedural domain of stylised 64x64 faces with exact label masks (the project's toy world)."""
 
+from toyfaces.data import (
+    ToyFaces,
+    colour_mask,
+    label_image,
+    read_png_folder,
+    to_tensor,
+    write_png_folder,
+)
 from toyfaces.domain import CLASS_NAMES, FAMILIES, PALETTE, RESOLUTION, ColourFamily, K
+from toyfaces.metrics import IoU, confusion_matrix, mean_iou
+from toyfaces.oracle import oracle_annotate, oracle_annotate_batch
 from toyfaces.renderer import Sample, render, render_batch
 
 __all__ = [
@@ -9,8 +19,19 @@ __all__ = [
     "PALETTE",
     "RESOLUTION",
     "ColourFamily",
+    "IoU",
     "K",
     "Sample",
+    "ToyFaces",
+    "colour_mask",
+    "confusion_matrix",
+    "label_image",
+    "mean_iou",
+    "oracle_annotate",
+    "oracle_annotate_batch",
+    "read_png_folder",
     "render",
     "render_batch",
+    "to_tensor",
+    "write_png_folder",
 ]

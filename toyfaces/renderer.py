@@ -165,8 +165,8 @@ def _paint_features(
     ny = rng.uniform(0.16, 0.3) * a
     lab[_ellipse(u, v, 0.0, ny, rng.uniform(0.12, 0.17), rng.uniform(0.13, 0.19))] = NOSE
     my = rng.uniform(0.5, 0.62) * a
-    mw, mh = rng.uniform(0.3, 0.45), rng.uniform(0.15, 0.23)
-    cut = rng.uniform(-0.3, 0.4)
+    mw, mh = rng.uniform(0.3, 0.45), rng.uniform(0.18, 0.26)
+    cut = rng.uniform(-0.35, 0.1)
     lab[_ellipse(u, v, 0.0, my, mw, mh) & (v >= my + cut * mh)] = MOUTH
     return pupil
 
