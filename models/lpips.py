@@ -126,16 +126,28 @@ class LPIPS(nn.Module):
         if check not in CHECKS:
             raise LPIPSInputError(f"LPIPS: check={check!r}, expected one of {CHECKS}")
         _check_inputs(a, b, input_range, scan_values=check == "range")
+        return self.distance(
+            self.features(a, input_range=input_range), self.features(b, input_range=input_range)
+        )
+
+    def features(self, x: Tensor, *, input_range: str = "signed") -> list[Tensor]:
+        """The five unit-normalised taps of ``x [N, 3, H, W]`` (no checks; see :meth:`forward`).
+
+        Computing a fixed image's features once and reusing them with :meth:`distance` halves the
+        trunk work of optimisation against fixed targets.
+        """
         if input_range == "unit":
-            a, b = a * 2 - 1, b * 2 - 1
-        shift = self.shift.to(a.dtype)
-        scale = self.scale.to(a.dtype)
-        taps_a = self.trunk((a - shift) / scale)
-        taps_b = self.trunk((b - shift) / scale)
-        total = a.new_zeros(a.shape[0])
-        for fa, fb, head in zip(taps_a, taps_b, self.heads, strict=True):
-            diff = (_unit_normalise(fa) - _unit_normalise(fb)).pow(2)
-            total = total + F.conv2d(diff, head).mean(dim=(1, 2, 3))
+            x = x * 2 - 1
+        x = (x - self.shift.to(x.dtype)) / self.scale.to(x.dtype)
+        return [_unit_normalise(t) for t in self.trunk(x)]
+
+    def distance(self, feats_a: list[Tensor], feats_b: list[Tensor]) -> Tensor:
+        """LPIPS ``[N]`` between two lists of :meth:`features` (batch sizes equal or one of them 1)."""
+        total: Tensor | None = None
+        for fa, fb, head in zip(feats_a, feats_b, self.heads, strict=True):
+            term = F.conv2d((fa - fb).pow(2), head).mean(dim=(1, 2, 3))
+            total = term if total is None else total + term
+        assert total is not None
         return total
 
 

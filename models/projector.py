@@ -28,7 +28,6 @@ from torch import Tensor, nn
 from models.encoders.errors import EncoderConfigError, EncoderInputError
 from models.encoders.generator_access import w_avg_of
 from models.encoders.losses import (
-    lpips_per_image,
     mse_per_image,
     noise_autocorrelation,
     to_loss_size,
@@ -124,16 +123,21 @@ class _Objective:
 
     def __init__(
         self, generator: Generator, targets: Tensor, cfg: RefineConfig, lpips: LPIPS | None
-    ):
+    ) -> None:
         self.generator, self.cfg, self.lpips = generator, cfg, lpips
         self.targets = to_loss_size(targets, cfg.loss_size)
+        self.target_features: list[Tensor] | None = None
+        if lpips is not None and cfg.lpips_lambda > 0:
+            with torch.no_grad():  # computed once, reused every step
+                self.target_features = lpips.features(self.targets)
 
     def __call__(self, ws: Tensor, noise: list[Tensor] | None) -> Tensor:
         image = self.generator.synthesize(ws, noise_mode="const", noise=noise, taps="none").image
         recon = to_loss_size(image, self.cfg.loss_size)
         loss = self.cfg.mse_lambda * mse_per_image(recon, self.targets)
-        if self.cfg.lpips_lambda > 0:
-            loss = loss + self.cfg.lpips_lambda * lpips_per_image(self.lpips, recon, self.targets)
+        if self.lpips is not None and self.target_features is not None:
+            perceptual = self.lpips.distance(self.lpips.features(recon), self.target_features)
+            loss = loss + self.cfg.lpips_lambda * perceptual
         return loss
 
 
@@ -155,6 +159,11 @@ def refine_latents(
     _check(generator, targets, ws_init)
     if config.lpips_lambda > 0 and lpips is None:
         raise EncoderConfigError("refine: lpips_lambda > 0 needs an LPIPS model (or set it to 0)")
+    if config.lpips_lambda > 0 and min(generator.resolution, config.loss_size) < 16:
+        raise EncoderConfigError(
+            f"refine: LPIPS needs images >= 16 px, got {min(generator.resolution, config.loss_size)}; "
+            "set lpips_lambda=0"
+        )
     if config.w_noise > 0 and rng is None:
         raise EncoderConfigError("refine: w_noise > 0 needs rng=torch.Generator(...)")
     with frozen(generator):

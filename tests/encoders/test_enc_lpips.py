@@ -151,3 +151,11 @@ def test_input_checks(lpips_random) -> None:  # type: ignore[no-untyped-def]
         lpips_random(a.to(torch.uint8), b.to(torch.uint8))
     with pytest.raises(LPIPSInputError, match="input_range"):
         lpips_random(a, b, input_range="0-255")
+
+
+def test_cached_features_give_the_same_distance(lpips_random) -> None:  # type: ignore[no-untyped-def]
+    a, b = _pair(6)
+    fixed = lpips_random.features(b)
+    assert torch.allclose(
+        lpips_random.distance(lpips_random.features(a), fixed), lpips_random(a, b), atol=1e-6
+    )
