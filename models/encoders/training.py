@@ -159,6 +159,10 @@ class EncoderTrainer:
             raise EncoderConfigError(
                 "TrainConfig.lpips_lambda > 0 needs an LPIPS model (or set it to 0)"
             )
+        if config.lpips_lambda > 0 and min(generator.resolution, config.loss_size) < 16:
+            raise EncoderConfigError(
+                "TrainConfig.lpips_lambda > 0 needs images >= 16 px; set it to 0"
+            )
         if (encoder.n_styles, encoder.config.style_dim) != (generator.n_latent, generator.w_dim):
             raise EncoderConfigError(
                 f"encoder gives [{encoder.n_styles}, {encoder.config.style_dim}] codes, generator "
