@@ -1,0 +1,136 @@
+"""Flows that render samples into stores: sample_for_annotation, generate_dataset, build_dataset.
+
+Each is a short sequence of shard-sized tasks that pass paths and small values; the shard tasks run
+on the runner the parameters name (threads, or a Dask cluster through a ``render-shards`` subflow).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.futures import as_completed
+
+from flows import progress, tasks
+from flows.params import BuildParams, GenerateParams, RunnerSpec, SampleParams
+from flows.plans import StorePlan, annotation_folder
+from flows.reports import ProgressArtifact, artifact_key, publish_markdown, publish_table
+from flows.runners import check_runner, task_runner
+from flows.summary import Summary
+from flows.work import ShardStats
+
+
+@flow(name="render-shards", validate_parameters=False)
+def render_shards(plan: StorePlan, png_dir: str | None = None) -> list[ShardStats]:
+    """Every pending shard of ``plan`` as one task; fails at the end, naming every failed shard
+    (the shards that landed stay: re-running resumes after them)."""
+    logger = get_run_logger()
+    # 1. Submit one task per pending shard.
+    futures = [
+        tasks.render_shard.submit(plan.store, slot, plan.recipe, png_dir) for slot in plan.slots
+    ]
+    # 2. Follow them as they finish: progress artifact, progress sink, log.
+    bar = ProgressArtifact(
+        artifact_key("shards", Path(plan.store)), len(futures), f"shards of {plan.store}"
+    )
+    done: list[ShardStats] = []
+    failed: list[str] = []
+    for k, future in enumerate(as_completed(futures), start=1):
+        try:
+            stats = future.result()
+            done.append(stats)
+            logger.info(
+                "shard %d: %d samples in %.2f s", stats.index, stats.n_samples, stats.wall_s
+            )
+        except Exception as exc:
+            failed.append(f"{exc}")
+            logger.error("shard failed: %s", exc)
+        bar.update(k)
+        progress.report("shards", k, len(futures))
+    # 3. Fail the run if any shard failed.
+    if failed:
+        raise RuntimeError(
+            f"{len(failed)} of {len(futures)} shards failed (re-run to resume): {failed[:3]}"
+        )
+    return sorted(done, key=lambda s: s.index)
+
+
+def run_shards(plan: StorePlan, runner: RunnerSpec, png_dir: str | None = None) -> list[ShardStats]:
+    """Run ``render_shards`` on the task runner ``runner`` describes (nothing to do: no subflow)."""
+    if not plan.slots:
+        return []
+    progress.report("shards", 0, len(plan.slots))
+    return render_shards.with_options(task_runner=task_runner(runner))(plan, png_dir)
+
+
+def publish(
+    kind: str, plan: StorePlan, summary: Summary, title: str, extra: list[str] = ()
+) -> None:  # type: ignore[assignment]
+    """The run's table and markdown artifacts."""
+    key = artifact_key(kind, Path(plan.store))
+    publish_table(key, summary.rows, f"{title}: {plan.store}")
+    publish_markdown(f"{key}-report", title, [*summary.lines, *extra], summary.preview)
+
+
+@flow(name="sample_for_annotation")
+def sample_for_annotation(params: SampleParams) -> dict[str, Any]:
+    """N samples from a seed -> ``out/samples`` (store with W+ codes) + ``out/images`` (PNG)."""
+    start = time.perf_counter()
+    # 1. Check the runner; load the generator; create or reopen the samples store.
+    check_runner(params.runner)
+    plan = tasks.plan_samples(params)
+    # 2. Render every pending shard; each also writes its images as PNG for the annotators.
+    stats = run_shards(plan, params.runner, png_dir=str(params.out / "images"))
+    # 3. Make the annotation folder; publish the preview grid and the summary.
+    folder = annotation_folder(params.out, params.class_names)
+    summary = tasks.summarize(plan, stats, time.perf_counter() - start, params.runner.workers)
+    how = [
+        f"- images to annotate: `{params.out / 'images'}` (file name = sample id)",
+        f"- put masks in `{folder}` as `<sample id>.png` (8-bit class indices or palette PNG) with a class list",
+    ]
+    publish("samples", plan, summary, "Samples for annotation", how)
+    get_run_logger().info("samples in %s; masks go to %s", plan.store, folder)
+    return summary.numbers | {
+        "store": plan.store,
+        "annotations": str(folder),
+        "preview": str(summary.preview),
+    }
+
+
+@flow(name="generate_dataset")
+def generate_dataset(params: GenerateParams) -> dict[str, Any]:
+    """Generator + interpreter -> labelled samples store; re-running resumes (complete shards are kept)."""
+    start = time.perf_counter()
+    # 1. Check the runner; load and cross-check the models; create or reopen the store.
+    check_runner(params.runner)
+    plan = tasks.plan_dataset(params)
+    get_run_logger().info(
+        "%d of %d shards to write in %s",
+        len(plan.slots),
+        -(-params.n // params.shard_size),
+        plan.store,
+    )
+    # 2. Render, label and write every pending shard.
+    stats = run_shards(plan, params.runner)
+    # 3. Drop the most uncertain fraction (reader view), preview, publish the summary.
+    summary = tasks.summarize(plan, stats, time.perf_counter() - start, params.runner.workers)
+    publish("dataset", plan, summary, "Generated dataset")
+    return summary.numbers | {"store": plan.store, "preview": str(summary.preview)}
+
+
+@flow(name="build_dataset")
+def build_dataset(params: BuildParams) -> dict[str, Any]:
+    """Append N new samples (the next seed range) to a store made by generate_dataset (scheduled)."""
+    start = time.perf_counter()
+    # 1. Check the runner; read the store's recipe; plan the next shards.
+    check_runner(params.runner)
+    plan = tasks.plan_build(params)
+    get_run_logger().info("appending %d shards to %s", len(plan.slots), plan.store)
+    # 2. Render, label and write them.
+    stats = run_shards(plan, params.runner)
+    # 3. Publish the summary.
+    summary = tasks.summarize(plan, stats, time.perf_counter() - start, params.runner.workers)
+    publish("dataset", plan, summary, "Dataset build")
+    return summary.numbers | {"store": plan.store, "preview": str(summary.preview)}

@@ -1,0 +1,233 @@
+"""Flow parameters: pydantic models checked before any work, with messages that say what, where, expected.
+
+Cheap checks (ranges, files present, shard size a multiple of the batch) happen here, when a model is
+built (from the CLI, from a deployment's parameters, or in Python). Checks that need the models
+(the generator's fingerprint against the interpreter's, a store's recorded recipe) are the flows'
+first step (`flows.tasks.preflight_*`), still before any rendering.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NoiseMode = Literal["const", "none"]
+Codec = Literal["zstd", "gzip", "none"]
+INTERPRETER_CONFIG = "interpreter.json"
+STORE_SPEC = "store.json"
+
+
+class Params(BaseModel):
+    """Base: unknown fields are an error (a typo must not silently fall back to a default)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class RunnerSpec(Params):
+    """Where shard tasks run.
+
+    kind="local": threads of the flow's process, ``workers`` shards at a time.
+    kind="dask": a Dask cluster: ``address`` (e.g. tcp://dask-scheduler:8786), or without one a
+    LocalCluster of ``workers`` processes with one thread each. Worker processes report to the
+    Prefect API, so a Dask runner needs a Prefect server (PREFECT_API_URL), not the ephemeral one.
+    """
+
+    kind: Literal["local", "dask"] = "local"
+    workers: int = Field(1, ge=1, le=256)
+    address: str | None = None
+
+    @model_validator(mode="after")
+    def _address_needs_dask(self) -> RunnerSpec:
+        if self.address and self.kind != "dask":
+            raise ValueError(
+                f"runner.address: got {self.address!r} with kind={self.kind!r}; expected kind='dask'"
+            )
+        return self
+
+
+class RenderSpec(Params):
+    """How sample i is drawn and rendered; with the generator it makes sample i a pure function of
+    (seed, i). Recorded in the store: resumes and appends must use the same values."""
+
+    seed: int = Field(
+        0, ge=0, lt=2**63, description="dataset seed; sample i uses derive_seed(seed, i)"
+    )
+    truncation: float = Field(0.7, ge=0.0, le=1.0, description="psi: 1 = none")
+    batch_size: int = Field(
+        8, ge=1, le=4096, description="samples per forward pass (fixed per store)"
+    )
+    threads: int = Field(1, ge=1, le=256, description="torch threads inside each shard task")
+    noise_mode: NoiseMode = "const"
+
+
+def _existing(path: Path, what: str, expected: str) -> Path:
+    if not path.exists():
+        raise ValueError(f"{what} {path}: no such file or folder; expected {expected}")
+    return path
+
+
+def _store_dir(path: Path, what: str) -> Path:
+    if not (path / STORE_SPEC).is_file():
+        raise ValueError(
+            f"{what} {path}: not a store (no {STORE_SPEC}); expected a folder written by "
+            "`datasetgan sample` or `datasetgan generate`"
+        )
+    return path
+
+
+def interpreter_classes(folder: Path) -> list[str]:
+    """Class names recorded in a saved interpreter (``interpreter.json``), read without loading it."""
+    cfg = folder / INTERPRETER_CONFIG
+    if not cfg.is_file():
+        raise ValueError(
+            f"interpreter {folder}: no {INTERPRETER_CONFIG}; expected a folder written by "
+            "`datasetgan train-interpreter`"
+        )
+    try:
+        names = json.loads(cfg.read_text(encoding="utf-8"))["class_names"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(
+            f"interpreter {cfg}: unreadable ({exc}); expected its JSON config"
+        ) from exc
+    return [str(n) for n in names]
+
+
+def _check_shard_multiple(shard_size: int, batch_size: int) -> None:
+    if shard_size % batch_size:
+        raise ValueError(
+            f"shard_size {shard_size} is not a multiple of batch_size {batch_size}; expected a "
+            "multiple, so that every batch lies inside one shard (sample i is always rendered in "
+            "batch i // batch_size, which keeps stores identical whatever the shard or worker count)"
+        )
+
+
+class SampleParams(Params):
+    """sample_for_annotation: N samples from a seed -> samples store + PNGs for annotators."""
+
+    generator: Path
+    out: Path = Field(description="output folder: samples/ (store), images/ (PNG), preview PNG")
+    n: int = Field(ge=1, le=1_000_000)
+    render: RenderSpec = RenderSpec()
+    shard_size: int = Field(64, ge=1)
+    class_names: list[str] | None = Field(
+        None, description="classes annotators will use (recorded)"
+    )
+    runner: RunnerSpec = RunnerSpec()
+
+    @field_validator("generator")
+    @classmethod
+    def _generator_exists(cls, v: Path) -> Path:
+        return _existing(v, "generator", "a checkpoint (folder, .pt or .safetensors)")
+
+    @model_validator(mode="after")
+    def _multiple(self) -> SampleParams:
+        _check_shard_multiple(self.shard_size, self.render.batch_size)
+        return self
+
+
+class TrainInterpreterParams(Params):
+    """train_interpreter: annotation masks + the samples store they were drawn from -> interpreter."""
+
+    generator: Path
+    annotations: Path = Field(
+        description="folder of PNG masks named by sample id + classes.txt/json"
+    )
+    samples: Path = Field(description="the samples store the annotated images came from")
+    out: Path = Field(description="interpreter folder to write")
+    members: int = Field(10, ge=1, le=64)
+    max_steps: int = Field(3000, ge=1)
+    eval_every: int = Field(100, ge=1)
+    batch_size: int = Field(64, ge=2)
+    pixels_per_image: int = Field(2048, ge=1)
+    val_fraction: float = Field(0.2, ge=0.0, lt=1.0)
+    learning_rate: float = Field(1e-3, gt=0.0)
+    seed: int = Field(0, ge=0)
+    threads: int = Field(0, ge=0, description="torch threads (0 = torch's default)")
+    suggest: int = Field(0, ge=0, description="rank this many unannotated samples to annotate next")
+
+    @field_validator("generator")
+    @classmethod
+    def _generator_exists(cls, v: Path) -> Path:
+        return _existing(v, "generator", "a checkpoint (folder, .pt or .safetensors)")
+
+    @field_validator("annotations")
+    @classmethod
+    def _annotations_dir(cls, v: Path) -> Path:
+        if not v.is_dir():
+            raise ValueError(f"annotations {v}: not a folder; expected PNG masks and a class list")
+        return v
+
+    @field_validator("samples")
+    @classmethod
+    def _samples_store(cls, v: Path) -> Path:
+        return _store_dir(v, "samples")
+
+
+class GenerateParams(Params):
+    """generate_dataset: generator + interpreter + N -> labelled samples store (resumable)."""
+
+    generator: Path
+    interpreter: Path
+    out: Path = Field(description="store folder; re-running with the same values resumes it")
+    n: int = Field(ge=1, le=100_000_000)
+    render: RenderSpec = RenderSpec()
+    shard_size: int = Field(256, ge=1)
+    drop_uncertain: float = Field(
+        0.0, ge=0.0, lt=1.0, description="fraction of most uncertain to drop"
+    )
+    uncertainty_maps: bool = Field(False, description="also store per-pixel uncertainty (float16)")
+    class_names: list[str] | None = Field(
+        None, description="if given, must equal the interpreter's"
+    )
+    compression: Codec = "zstd"
+    runner: RunnerSpec = RunnerSpec()
+
+    @field_validator("generator")
+    @classmethod
+    def _generator_exists(cls, v: Path) -> Path:
+        return _existing(v, "generator", "a checkpoint (folder, .pt or .safetensors)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> GenerateParams:
+        _check_shard_multiple(self.shard_size, self.render.batch_size)
+        names = interpreter_classes(self.interpreter)
+        if self.class_names is not None and list(self.class_names) != names:
+            raise ValueError(
+                f"class_names {self.class_names} disagree with interpreter {self.interpreter} "
+                f"({names}); expected the interpreter's classes, in its order"
+            )
+        return self
+
+
+class BuildParams(Params):
+    """build_dataset: append N new samples (the next seed range) to a store made by generate_dataset."""
+
+    store: Path
+    n: int = Field(ge=1, le=100_000_000, description="new samples; a multiple of the shard size")
+    drop_uncertain: float = Field(
+        0.0, ge=0.0, lt=1.0, description="fraction of most uncertain to drop"
+    )
+    runner: RunnerSpec = RunnerSpec()
+
+    @field_validator("store")
+    @classmethod
+    def _store_exists(cls, v: Path) -> Path:
+        return _store_dir(v, "store")
+
+    @model_validator(mode="after")
+    def _whole_shards(self) -> BuildParams:
+        try:
+            size = int(
+                json.loads((self.store / STORE_SPEC).read_text("utf-8"))["spec"]["shard_size"]
+            )
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"store {self.store}: unreadable {STORE_SPEC} ({exc})") from exc
+        if self.n % size:
+            raise ValueError(
+                f"n {self.n} is not a multiple of the store's shard size {size}; expected whole "
+                "shards (a short last shard can never be completed by a later append)"
+            )
+        return self

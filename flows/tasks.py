@@ -1,0 +1,59 @@
+"""Prefect tasks: thin wrappers over flows.plans / flows.work / flows.summary.
+
+Retries are for I/O only: a task is retried (twice) when it failed with an ``OSError`` (a full or
+flaky disk, a network filesystem hiccup); a wrong parameter or a bug fails at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+
+from flows import plans, summary, work
+from flows.params import BuildParams, GenerateParams, SampleParams
+from storage import ShardSlot
+
+
+def retry_on_io(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect ``retry_condition_fn``: retry only when the task failed with an OSError."""
+    return isinstance(getattr(state, "data", None), OSError)
+
+
+IO = {
+    "retries": 2,
+    "retry_delay_seconds": 2,
+    "retry_condition_fn": retry_on_io,
+    "cache_policy": NO_CACHE,
+}
+
+
+@task(name="plan-samples", **IO)  # type: ignore[call-overload]
+def plan_samples(params: SampleParams) -> plans.StorePlan:
+    return plans.plan_samples(params)
+
+
+@task(name="plan-dataset", **IO)  # type: ignore[call-overload]
+def plan_dataset(params: GenerateParams) -> plans.StorePlan:
+    return plans.plan_dataset(params)
+
+
+@task(name="plan-build", **IO)  # type: ignore[call-overload]
+def plan_build(params: BuildParams) -> plans.StorePlan:
+    return plans.plan_build(params)
+
+
+@task(name="render-shard", task_run_name="shard-{slot.index}", **IO)  # type: ignore[call-overload]
+def render_shard(
+    store: str, slot: ShardSlot, recipe: work.Recipe, png_dir: str | None = None
+) -> work.ShardStats:
+    """Render, label and write one shard; returns timings and class pixel counts."""
+    return work.generate_shard(store, slot, recipe, png_dir)
+
+
+@task(name="summarize", **IO)  # type: ignore[call-overload]
+def summarize(
+    plan: plans.StorePlan, stats: list[work.ShardStats], wall_s: float, workers: int
+) -> summary.Summary:
+    return summary.summarize(plan, stats, wall_s, workers)
