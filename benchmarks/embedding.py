@@ -161,13 +161,30 @@ def main() -> None:
         f"\nencoder ({enc.config.kind}, {enc.config.input_size} px): {enc_rate:.1f} images/s at batch {args.n}"
     )
     if not args.skip_released:
-        big = build_encoder(EncoderConfig.released("e4e", 18)).eval()
-        imgs = torch.rand(4, 3, 256, 256) * 2 - 1
-        with torch.no_grad():
-            rate = _throughput(lambda: big(imgs), 4, repeats=2)
-        print(
-            f"released IR-SE-50 e4e architecture (256 px, random weights): {rate:.2f} images/s at batch 4"
-        )
+        _released_scale(lpips)
+
+
+def _released_scale(lpips: LPIPS) -> None:
+    """Throughput at the released scale (random weights: speed only)."""
+    big = build_encoder(EncoderConfig.released("e4e", 14)).eval()
+    imgs = torch.rand(2, 3, 256, 256) * 2 - 1
+    with torch.no_grad():
+        rate = _throughput(lambda: big(imgs), 2, repeats=2)
+    print(
+        f"released IR-SE-50 e4e architecture (256 px in, 14 styles): {rate:.2f} images/s at batch 2"
+    )
+    gen = Generator(GeneratorConfig(resolution=256), seed=0).eval()  # rosinality's 256 px config
+    with torch.no_grad():
+        ws = gen.mapping(torch.randn(1, 512, generator=torch.Generator().manual_seed(0)))
+        target = gen.synthesize(ws, taps="none").image
+    start = ws.unsqueeze(1).expand(-1, gen.n_latent, -1) + 0.1
+    cfg = RefineConfig(steps=3, lr=0.05)
+    t0 = time.perf_counter()
+    refine_latents(gen, target, start.contiguous(), config=cfg, lpips=lpips)
+    rate = cfg.steps / (time.perf_counter() - t0)
+    print(
+        f"refinement, 256 px rosinality generator + LPIPS at 256 px: {rate:.2f} steps/s at batch 1"
+    )
 
 
 if __name__ == "__main__":
