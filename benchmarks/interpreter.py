@@ -131,7 +131,7 @@ def role_prepare(args: argparse.Namespace) -> dict[str, Any]:
 def role_label(args: argparse.Namespace) -> dict[str, Any]:
     """Label the saved sample once with one variant; peak extra memory and time."""
     data = load_file(args.features)
-    feats = [data[f"tap{i}"] for i in range(len(data))]
+    feats = [data[f"tap{i}"].clone() for i in range(len(data))]  # own memory, not the file's pages
     del data
     taps = [tuple(t) for t in json.loads(args.taps)]
     res = int(feats[-1].shape[-1])

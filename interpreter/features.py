@@ -39,7 +39,7 @@ class FeatureBuffer:
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size: got {batch_size}, expected >= 1")
-        self.grid = TapGrid.build(taps, resolution, config)
+        self.grid = TapGrid.build(taps, resolution, config).to(device)
         self.config = config
         self.tile_rows = max(1, tile_rows)
         g = self.grid

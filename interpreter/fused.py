@@ -236,6 +236,7 @@ def _rows_of(w1t: torch.Tensor, grid: TapGrid, taps: Sequence[int]) -> torch.Ten
 
 def _dense_weights(amap: AxisMap) -> torch.Tensor:
     """[S, in_size] matrix of an axis map (row s holds 1 - w1 at i0 and w1 at i1)."""
+    amap = amap.to("cpu")
     out = torch.zeros(amap.size, amap.in_size, dtype=torch.float64)
     rows = torch.arange(amap.size)
     out.index_put_((rows, amap.i0), 1.0 - amap.w1.double(), accumulate=True)
@@ -249,10 +250,10 @@ def _column_matrix(groups: Sequence[_Group], width: int, total: int) -> torch.Te
         return torch.zeros(width, 0).to_sparse()
     rows, cols, vals = [], [], []
     for grp in groups:
-        x = torch.arange(width)
+        x, amap = torch.arange(width), grp.cols.to("cpu")
         rows += [x, x]
-        cols += [grp.cols.i0 + grp.offset, grp.cols.i1 + grp.offset]
-        vals += [1.0 - grp.cols.w1.double(), grp.cols.w1.double()]
+        cols += [amap.i0 + grp.offset, amap.i1 + grp.offset]
+        vals += [1.0 - amap.w1.double(), amap.w1.double()]
     index = torch.stack([torch.cat(rows), torch.cat(cols)])
     mat = torch.sparse_coo_tensor(index, torch.cat(vals), (width, total), check_invariants=False)
     return mat.coalesce()

@@ -67,6 +67,7 @@ class Interpreter:
         self.generator_fingerprint = generator_fingerprint
         self._fused: tuple[tuple[int, ...], FusedLabeller] | None = None
         self._bound: tuple[int, tuple[int, ...]] | None = None  # (id, weight versions) checked
+        self._buffer: FeatureBuffer | None = None
 
     # -- description ------------------------------------------------------------------------------
     @property
@@ -108,7 +109,9 @@ class Interpreter:
             return self._fused_labeller().label(feats, maps=maps, tile_pixels=tile_pixels)
         if method == "buffer":
             n = self.grid.check_features(feats)
-            buf = self.feature_buffer(max(n, 1)).fill(feats)
+            if self._buffer is None or self._buffer.shape[0] < n:
+                self._buffer = self.feature_buffer(max(n, 1))  # reused by later calls
+            buf = self._buffer.fill(feats)
             return label_buffer(buf, self.ensemble.fold(), maps=maps, tile_pixels=tile_pixels)
         raise ValueError(f"method: got {method!r}, expected 'fused' or 'buffer'")
 
@@ -167,7 +170,8 @@ class Interpreter:
     def _fused_labeller(self) -> FusedLabeller:
         stamp = _versions(self.ensemble)
         if self._fused is None or self._fused[0] != stamp:
-            self._fused = (stamp, FusedLabeller(self.ensemble.fold(), self.grid))
+            grid = self.grid.to(self.ensemble.w1.device)
+            self._fused = (stamp, FusedLabeller(self.ensemble.fold(), grid))
         return self._fused[1]
 
     # -- persistence ------------------------------------------------------------------------------

@@ -10,7 +10,6 @@ Shapes: P pixels in a pool, C channels, K classes, H/W mask size.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -41,18 +40,18 @@ def sample_pixels(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(ys, xs) [P] of up to ``count`` annotated pixels of ``mask`` [H, W] (values < 0 are skipped).
 
-    "balanced": the same quota ceil(count / classes present) from every class present (all of a
-    class's pixels when it has fewer); "uniform": a uniform sample of annotated pixels.
+    "balanced": an equal share of ``count`` from every class present (all of a class's pixels when
+    it has fewer); "uniform": a uniform sample of annotated pixels.
     """
     flat = mask.reshape(-1)
     valid = torch.nonzero(flat >= 0).squeeze(1)
     if mode == "uniform":
         chosen = valid[torch.randperm(valid.numel(), generator=rng)[:count]]
     else:
-        classes = torch.unique(flat[valid])
-        quota = math.ceil(count / max(1, classes.numel()))
+        classes = torch.unique(flat[valid]).tolist()
         parts = []
-        for c in classes.tolist():
+        for k, c in enumerate(classes):  # quotas sum to ``count``
+            quota = count // len(classes) + (1 if k < count % len(classes) else 0)
             where = torch.nonzero(flat == c).squeeze(1)
             parts.append(where[torch.randperm(where.numel(), generator=rng)[:quota]])
         chosen = torch.cat(parts) if parts else valid[:0]
@@ -81,6 +80,7 @@ def build_pool(
     trimmed to what was sampled.
     """
     device = generator.w_avg.device
+    grid = grid.to(device)
     capacity = per_image * len(masks)
     feats = torch.empty(capacity, grid.channels, dtype=dtype, device=device)
     labels = torch.empty(capacity, dtype=torch.int64, device=device)

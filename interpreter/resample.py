@@ -49,11 +49,15 @@ class AxisMap:
         """True when output position i is exactly source position i (no resampling at all)."""
         if self.size != self.in_size:
             return False
-        return bool(torch.equal(self.i0, torch.arange(self.size)) and not self.w1.any())
+        ar = torch.arange(self.size, device=self.i0.device)
+        return bool(torch.equal(self.i0, ar) and not self.w1.any())
 
     def source_window(self, start: int, stop: int) -> tuple[int, int]:
         """Source range [lo, hi) read by output positions [start, stop)."""
-        return int(self.i0[start:stop].min()), int(self.i1[start:stop].max()) + 1
+        return int(self.i0[start:stop].min()), int(self.i1[start:stop].max()) + 1  # sync on GPUs
+
+    def to(self, device: torch.device | str) -> AxisMap:
+        return AxisMap(self.i0.to(device), self.i1.to(device), self.w1.to(device), self.in_size)
 
     def key(self) -> tuple[int, bytes, bytes, bytes]:
         return (
@@ -107,6 +111,12 @@ class TapGrid:
             rows.append(axis_map(tap.resolution, frame, mode=config.mode, start=top, length=height))
             cols.append(axis_map(tap.resolution, frame, mode=config.mode, start=left, length=width))
         return cls(layout, tuple(rows), tuple(cols), height, width)
+
+    def to(self, device: torch.device | str) -> TapGrid:
+        """The same grid with its index and weight tensors on ``device``."""
+        rows = tuple(m.to(device) for m in self.rows)
+        cols = tuple(m.to(device) for m in self.cols)
+        return TapGrid(self.taps, rows, cols, self.height, self.width)
 
     @property
     def channels(self) -> int:

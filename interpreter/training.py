@@ -149,19 +149,7 @@ def train_interpreter(
     W+ code [L, D], or the path of a samples store holding them.
     """
     start = time.perf_counter()
-    ann = (
-        annotations
-        if isinstance(annotations, AnnotationSet)
-        else load_annotations(annotations, config=config.annotations)
-    )
-    lat = latents if isinstance(latents, Mapping) else latents_from_store(latents, ann.ids)
-    grid = TapGrid.build(generator.tap_layout, generator.resolution, config.features)
-    ann.check_shape((grid.height, grid.width))
-    ws = pair_latents(ann, lat)
-    if tuple(ws.shape[1:]) != (generator.n_latent, generator.w_dim):
-        raise AnnotationError(
-            f"latents: got W+ codes {tuple(ws.shape[1:])}, expected [{generator.n_latent}, {generator.w_dim}] (the generator's)"
-        )
+    ann, grid, ws = _prepare(generator, annotations, latents, config)
     train_idx, val_idx = split_images(len(ann), config.val_fraction, config.seed)
     report = TrainReport(
         ann.class_names, tuple(ann.ids[i] for i in train_idx), tuple(ann.ids[i] for i in val_idx)
@@ -193,6 +181,30 @@ def train_interpreter(
     if progress is not None:
         progress(TrainProgress("done", report.steps, config.max_steps, val_miou=report.val_miou))
     return interp, report
+
+
+def _prepare(
+    generator: Generator,
+    annotations: AnnotationSet | str | Path,
+    latents: Mapping[int, torch.Tensor] | str | Path,
+    config: TrainConfig,
+) -> tuple[AnnotationSet, TapGrid, torch.Tensor]:
+    """Read and check the annotations; pair them with their W+ codes [N, L, D]."""
+    ann = (
+        annotations
+        if isinstance(annotations, AnnotationSet)
+        else load_annotations(annotations, config=config.annotations)
+    )
+    lat = latents if isinstance(latents, Mapping) else latents_from_store(latents, ann.ids)
+    grid = TapGrid.build(generator.tap_layout, generator.resolution, config.features)
+    ann.check_shape((grid.height, grid.width))
+    ws = pair_latents(ann, lat)
+    if tuple(ws.shape[1:]) != (generator.n_latent, generator.w_dim):
+        raise AnnotationError(
+            f"latents: got W+ codes {tuple(ws.shape[1:])}, expected "
+            f"[{generator.n_latent}, {generator.w_dim}] (the generator's)"
+        )
+    return ann, grid, ws.to(generator.w_avg.device)
 
 
 def split_images(n: int, val_fraction: float, seed: int) -> tuple[list[int], list[int]]:

@@ -210,3 +210,20 @@ def test_train_from_annotation_set_with_one_image(tmp_path: Path) -> None:
         and report.steps == 5
         and interp.n_members == 2
     )
+
+
+def test_pixel_sampling_quotas() -> None:
+    from interpreter.pools import sample_pixels
+
+    mask = torch.zeros(32, 32, dtype=torch.int64)
+    mask[:4] = 1  # 128 pixels
+    mask[4:5, :3] = 2  # 3 pixels
+    mask[30:] = -1  # not annotated
+    rng = torch.Generator().manual_seed(0)
+    ys, xs = sample_pixels(mask, 100, rng, mode="balanced")
+    counts = torch.bincount(mask[ys, xs], minlength=3).tolist()
+    assert counts == [34, 33, 3] and len(set(zip(ys.tolist(), xs.tolist(), strict=True))) == 70
+    ys, xs = sample_pixels(mask, 7 * 3 * 100, rng, mode="balanced")
+    assert len(ys) <= 2100 and int((mask[ys, xs] < 0).sum()) == 0
+    ys, xs = sample_pixels(mask, 50, rng, mode="uniform")
+    assert len(ys) == 50 and int((mask[ys, xs] < 0).sum()) == 0
