@@ -10,6 +10,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from flows import commands
 from flows import render as render_lib
 
 app = typer.Typer(
@@ -22,16 +23,21 @@ app = typer.Typer(
 console = Console()
 
 
+FLOW_COMMANDS = ("sample", "train-interpreter", "generate", "build", "serve")
+
+
 @app.callback()
 def _main(
+    ctx: typer.Context,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False,
 ) -> None:
     from models.runtime import tune_cpu_allocator
 
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    if ctx.invoked_subcommand not in FLOW_COMMANDS:  # flows log through Prefect's handlers
+        logging.basicConfig(
+            level=logging.DEBUG if verbose else logging.INFO,
+            format="%(levelname)s %(name)s: %(message)s",
+        )
     tune_cpu_allocator()
 
 
@@ -101,6 +107,13 @@ def demo(
     """Run the end-to-end demo on the shipped default model."""
     path = render_lib.demo_grid(out, console=console)
     console.print(f"wrote {path}")
+
+
+app.command("sample")(commands.sample)
+app.command("train-interpreter")(commands.train_interpreter)
+app.command("generate")(commands.generate)
+app.command("build")(commands.build_cmd)
+app.command("serve")(commands.serve)
 
 
 if __name__ == "__main__":

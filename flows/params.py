@@ -31,8 +31,8 @@ class RunnerSpec(Params):
 
     kind="local": threads of the flow's process, ``workers`` shards at a time.
     kind="dask": a Dask cluster: ``address`` (e.g. tcp://dask-scheduler:8786), or without one a
-    LocalCluster of ``workers`` processes with one thread each. Worker processes report to the
-    Prefect API, so a Dask runner needs a Prefect server (PREFECT_API_URL), not the ephemeral one.
+    LocalCluster of ``workers`` processes with one thread each. Workers of a cluster at an address
+    report to the Prefect API, so they need a Prefect server they can reach (PREFECT_API_URL).
     """
 
     kind: Literal["local", "dask"] = "local"

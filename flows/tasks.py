@@ -11,8 +11,8 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from flows import plans, summary, work
-from flows.params import BuildParams, GenerateParams, SampleParams
+from flows import interpreting, plans, summary, work
+from flows.params import BuildParams, GenerateParams, SampleParams, TrainInterpreterParams
 from storage import ShardSlot
 
 
@@ -57,3 +57,19 @@ def summarize(
     plan: plans.StorePlan, stats: list[work.ShardStats], wall_s: float, workers: int
 ) -> summary.Summary:
     return summary.summarize(plan, stats, wall_s, workers)
+
+
+@task(name="check-annotations", **IO)  # type: ignore[call-overload]
+def check_annotations(params: TrainInterpreterParams) -> dict[str, Any]:
+    return interpreting.check_annotations(params)
+
+
+@task(name="fit-interpreter", cache_policy=NO_CACHE)
+def fit_interpreter(params: TrainInterpreterParams) -> dict[str, Any]:
+    """Train and save (compute: no retries)."""
+    return interpreting.fit(params)
+
+
+@task(name="review-interpreter", **IO)  # type: ignore[call-overload]
+def review_interpreter(params: TrainInterpreterParams, report: dict[str, Any]) -> dict[str, Any]:
+    return interpreting.review(params, report)

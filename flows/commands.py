@@ -1,0 +1,175 @@
+"""The flow commands of `datasetgan` (registered in flows.cli): each builds the flow's parameters
+(errors before any work), runs the flow in this process with a progress bar, prints its result.
+No server is needed: Prefect starts a temporary one (or uses PREFECT_API_URL when set)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from flows.cli_support import build, fail, run, runner
+
+Workers = Annotated[
+    int, typer.Option(min=1, help="shard tasks at a time (threads; with --dask: worker processes)")
+]
+Dask = Annotated[bool, typer.Option("--dask", help="run shard tasks on a Dask LocalCluster")]
+DaskAddress = Annotated[
+    str | None,
+    typer.Option(help="Dask scheduler, e.g. tcp://host:8786 (its workers need PREFECT_API_URL)"),
+]
+Logs = Annotated[bool, typer.Option("--logs", help="show Prefect's run logs instead of a bar")]
+Seed = Annotated[int, typer.Option(min=0, help="dataset seed: sample i uses derive_seed(seed, i)")]
+Truncation = Annotated[float, typer.Option(help="psi in [0, 1]: 1 = none")]
+Batch = Annotated[int, typer.Option(min=1, help="samples per forward pass (fixed per store)")]
+Threads = Annotated[int, typer.Option(min=1, help="torch threads per shard task (fixed per store)")]
+Classes = Annotated[
+    str | None, typer.Option(help="class list: a classes.txt/.json file or 'bg,hair,skin'")
+]
+
+
+def _classes(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    if Path(text).is_file():
+        from interpreter import read_class_names
+
+        return list(read_class_names(text))
+    return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def sample(
+    generator: Annotated[Path, typer.Argument(help="generator checkpoint")],
+    out: Annotated[Path, typer.Option(help="output folder")],
+    n: Annotated[int, typer.Option(help="number of samples")],
+    seed: Seed = 0,
+    truncation: Truncation = 0.7,
+    batch_size: Batch = 8,
+    shard_size: Annotated[int, typer.Option(help="samples per shard")] = 64,
+    threads: Threads = 1,
+    classes: Classes = None,
+    workers: Workers = 1,
+    dask: Dask = False,
+    dask_address: DaskAddress = None,
+    logs: Logs = False,
+) -> None:
+    """Draw N samples for annotation: a samples store, PNGs, and the folder masks go into."""
+    from flows.generation import sample_for_annotation
+    from flows.params import SampleParams
+
+    render = {"seed": seed, "truncation": truncation, "batch_size": batch_size, "threads": threads}
+    params = build(
+        SampleParams, generator=generator, out=out, n=n, render=render, shard_size=shard_size,
+        class_names=_classes(classes), runner=runner(workers, dask, dask_address),
+    )  # fmt: skip
+    run(sample_for_annotation, params, verbose=logs)
+
+
+def train_interpreter(
+    generator: Annotated[Path, typer.Argument(help="generator checkpoint")],
+    annotations: Annotated[Path, typer.Option(help="folder of masks <sample id>.png + classes")],
+    samples: Annotated[Path, typer.Option(help="samples store the annotated images came from")],
+    out: Annotated[Path, typer.Option(help="interpreter folder to write")],
+    members: Annotated[int, typer.Option(help="ensemble members")] = 10,
+    max_steps: Annotated[int, typer.Option(help="most training steps")] = 3000,
+    eval_every: Annotated[int, typer.Option(help="steps between validations")] = 100,
+    batch_size: Annotated[int, typer.Option(help="pixels per member and step")] = 64,
+    pixels_per_image: Annotated[int, typer.Option(help="training pixels per image")] = 2048,
+    val_fraction: Annotated[float, typer.Option(help="annotated images held out")] = 0.2,
+    learning_rate: Annotated[float, typer.Option(help="Adam learning rate")] = 1e-3,
+    seed: Annotated[int, typer.Option(help="training seed")] = 0,
+    threads: Annotated[int, typer.Option(help="torch threads (0 = default)")] = 0,
+    suggest: Annotated[int, typer.Option(help="suggest this many samples to annotate next")] = 0,
+    logs: Logs = False,
+) -> None:
+    """Train the interpreter (pixel-classifier ensemble) on annotated samples."""
+    from flows.params import TrainInterpreterParams
+    from flows.training import train_interpreter as flow_fn
+
+    values: dict[str, Any] = dict(locals())
+    values.pop("logs")
+    run(flow_fn, build(TrainInterpreterParams, **values), verbose=logs)
+
+
+def generate(
+    generator: Annotated[Path, typer.Argument(help="generator checkpoint")],
+    interpreter: Annotated[Path, typer.Argument(help="interpreter folder")],
+    out: Annotated[Path, typer.Option(help="store folder (re-run to resume)")],
+    n: Annotated[int, typer.Option(help="number of samples")],
+    shard_size: Annotated[int, typer.Option(help="samples per shard")] = 256,
+    seed: Seed = 0,
+    truncation: Truncation = 0.7,
+    batch_size: Batch = 8,
+    threads: Threads = 1,
+    drop_uncertain: Annotated[float, typer.Option(help="fraction of most uncertain to drop")] = 0.0,
+    uncertainty_maps: Annotated[bool, typer.Option(help="store per-pixel uncertainty")] = False,
+    classes: Classes = None,
+    compression: Annotated[str, typer.Option(help="zstd | gzip | none")] = "zstd",
+    workers: Workers = 1,
+    dask: Dask = False,
+    dask_address: DaskAddress = None,
+    logs: Logs = False,
+) -> None:
+    """Generate a labelled dataset (resumable, deterministic whatever the shard/worker count)."""
+    from flows.generation import generate_dataset
+    from flows.params import GenerateParams
+
+    render = {"seed": seed, "truncation": truncation, "batch_size": batch_size, "threads": threads}
+    params = build(
+        GenerateParams, generator=generator, interpreter=interpreter, out=out, n=n, render=render,
+        shard_size=shard_size, drop_uncertain=drop_uncertain, uncertainty_maps=uncertainty_maps,
+        class_names=_classes(classes), compression=compression,
+        runner=runner(workers, dask, dask_address),
+    )  # fmt: skip
+    run(generate_dataset, params, verbose=logs)
+
+
+def build_cmd(
+    store: Annotated[Path, typer.Argument(help="store made by `datasetgan generate`")],
+    n: Annotated[int, typer.Option(help="new samples (a multiple of the shard size)")],
+    drop_uncertain: Annotated[float, typer.Option(help="fraction of most uncertain to drop")] = 0.0,
+    workers: Workers = 1,
+    dask: Dask = False,
+    dask_address: DaskAddress = None,
+    logs: Logs = False,
+) -> None:
+    """Append N new samples (the next seed range) to a store: what the scheduled build runs."""
+    from flows.generation import build_dataset
+    from flows.params import BuildParams
+
+    params = build(
+        BuildParams, store=store, n=n, drop_uncertain=drop_uncertain,
+        runner=runner(workers, dask, dask_address),
+    )  # fmt: skip
+    run(build_dataset, params, verbose=logs)
+
+
+def serve(
+    store: Annotated[Path, typer.Argument(help="store the scheduled build appends to")],
+    n: Annotated[int, typer.Option(help="samples per scheduled build (whole shards)")],
+    cron: Annotated[str, typer.Option(help="schedule (cron, UTC)")] = "0 2 * * *",
+    drop_uncertain: Annotated[float, typer.Option(help="fraction of most uncertain to drop")] = 0.0,
+    start_server: Annotated[
+        bool, typer.Option(help="start a local Prefect server when PREFECT_API_URL is unset")
+    ] = True,
+    workers: Workers = 1,
+    dask: Dask = False,
+    dask_address: DaskAddress = None,
+) -> None:
+    """Serve the flows here, with build_dataset on a cron schedule (Ctrl+C stops)."""
+    from flows.cli_support import flow_errors
+    from flows.params import BuildParams
+    from flows.serving import run_server_and_serve
+
+    params = build(
+        BuildParams, store=store, n=n, drop_uncertain=drop_uncertain,
+        runner=runner(workers, dask, dask_address),
+    )  # fmt: skip
+    try:
+        run_server_and_serve(params, cron, start_server=start_server)
+    except flow_errors() as exc:
+        raise fail(f"{type(exc).__name__}: {exc}") from exc
+
+
+__all__ = ["build_cmd", "fail", "generate", "sample", "serve", "train_interpreter"]
