@@ -84,11 +84,11 @@ def train_interpreter(
     logs: Logs = False,
 ) -> None:
     """Train the interpreter (pixel-classifier ensemble) on annotated samples."""
+    values: dict[str, Any] = dict(locals())
+    values.pop("logs")
     from flows.params import TrainInterpreterParams
     from flows.training import train_interpreter as flow_fn
 
-    values: dict[str, Any] = dict(locals())
-    values.pop("logs")
     run(flow_fn, build(TrainInterpreterParams, **values), verbose=logs)
 
 
