@@ -1,0 +1,256 @@
+"""A compact U-Net for the downstream check: train on any (image, label) Dataset, score mIoU.
+
+The DatasetGAN paper's measure of a synthetic dataset is a segmentation network trained on it and
+evaluated on real images with ground truth. `train_segnet` reads any `torch.utils.data.Dataset` that
+yields (image float32 [3, H, W] in [0, 1], label int64 [H, W]) - `storage.SegmentationDataset` or
+`toyfaces.ToyFaces(..., image_range="unit")` - with label -1 ignored. Training runs a fixed number of
+steps (so its cost does not depend on the dataset's size), every random step from one explicit
+`torch.Generator`; parameters are initialised from the config's seed without touching the global RNG.
+
+Shapes: N batch, C channels, H/W image size (divisible by 2 ** (len(widths) - 1)), K classes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import Dataset
+
+from toyfaces.domain import K
+from toyfaces.metrics import IoU, confusion_matrix, iou_from_confusion
+
+IGNORE = -1
+
+
+@dataclass(frozen=True)
+class SegNetConfig:
+    """U-Net shape: `widths[i]` channels at 1/2**i resolution (the last one is the bottleneck)."""
+
+    n_classes: int = K
+    in_channels: int = 3
+    widths: tuple[int, ...] = (8, 16, 32, 48)
+
+    def __post_init__(self) -> None:
+        if len(self.widths) < 2 or min(self.widths) < 1:
+            raise ValueError(f"got widths {self.widths}, expected at least 2 positive widths")
+        if self.n_classes < 2:
+            raise ValueError(f"got n_classes {self.n_classes}, expected at least 2")
+
+
+@dataclass(frozen=True)
+class SegTrainConfig:
+    """Training: `steps` Adam steps on batches of `batch_size`, cosine-decayed learning rate.
+
+    Augmentation per sample: horizontal flip (`flip`), a random shift of up to `shift` pixels (edges
+    replicated), and a per-channel gain of 1 +- `colour_jitter`.
+    """
+
+    steps: int = 400
+    batch_size: int = 8
+    lr: float = 4e-3
+    weight_decay: float = 1e-4
+    flip: bool = True
+    shift: int = 3
+    colour_jitter: float = 0.05
+    class_weighting: str = "inv_sqrt"
+    seed: int = 0
+    log_every: int = 50
+
+    def __post_init__(self) -> None:
+        if self.class_weighting not in ("none", "inv_sqrt"):
+            raise ValueError(
+                f"got class_weighting {self.class_weighting!r}, expected 'none' or 'inv_sqrt'"
+            )
+        if self.steps < 1 or self.batch_size < 1:
+            raise ValueError(f"got steps {self.steps}, batch_size {self.batch_size}; expected >= 1")
+
+
+@dataclass(frozen=True)
+class SegProgress:
+    """What the progress callback receives every `log_every` steps and at the end."""
+
+    step: int
+    total: int
+    loss: float
+    seconds: float
+
+
+def _block(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
+        nn.BatchNorm2d(c_out),
+        nn.ReLU(inplace=True),
+    )
+
+
+class SegNet(nn.Module):
+    """U-Net: image [N, C, H, W] in [0, 1] -> logits [N, K, H, W]."""
+
+    def __init__(self, config: SegNetConfig, *, seed: int = 0) -> None:
+        super().__init__()
+        self.config = config
+        w = config.widths
+        with torch.random.fork_rng(devices=[]):  # module constructors draw from the global RNG
+            self.down = nn.ModuleList(
+                [_block(config.in_channels, w[0])]
+                + [_block(a, b) for a, b in itertools.pairwise(w)]
+            )
+            self.up = nn.ModuleList([_block(w[i + 1] + w[i], w[i]) for i in range(len(w) - 1)])
+            self.head = nn.Conv2d(w[0], config.n_classes, 1)
+        self.reset_parameters(torch.Generator().manual_seed(seed))
+
+    def reset_parameters(self, rng: torch.Generator) -> None:
+        """He-uniform convolutions, unit BatchNorm, zero biases; draws only from `rng`."""
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_uniform_(m.weight, nonlinearity="relu", generator=rng)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.BatchNorm2d):
+                m.reset_parameters()
+
+    def forward(self, image: Tensor) -> Tensor:
+        levels = len(self.config.widths)
+        if image.ndim != 4 or image.shape[1] != self.config.in_channels:
+            raise ValueError(
+                f"got image {tuple(image.shape)}, expected [N, {self.config.in_channels}, H, W]"
+            )
+        if image.shape[-1] % 2 ** (levels - 1) or image.shape[-2] % 2 ** (levels - 1):
+            raise ValueError(
+                f"got H, W {tuple(image.shape[-2:])}, expected multiples of {2 ** (levels - 1)}"
+            )
+        x = image * 2.0 - 1.0
+        skips = []
+        for i, block in enumerate(self.down):
+            x = block(x if i == 0 else F.max_pool2d(x, 2))
+            skips.append(x)
+        for i in range(levels - 2, -1, -1):
+            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
+            x = self.up[i](torch.cat([x, skips[i]], 1))
+        return self.head(x)
+
+
+def n_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def load_all(dataset: Dataset[tuple[Tensor, Tensor]]) -> tuple[Tensor, Tensor]:
+    """Every item of `dataset` stacked: images float32 [N, 3, H, W], labels int64 [N, H, W]."""
+    n = len(dataset)  # type: ignore[arg-type]
+    if n == 0:
+        raise ValueError("got an empty dataset, expected at least one (image, label) pair")
+    items = [dataset[i] for i in range(n)]
+    images = torch.stack([it[0] for it in items]).to(torch.float32)
+    labels = torch.stack([it[1] for it in items]).to(torch.int64)
+    if images.ndim != 4 or labels.shape != (images.shape[0], *images.shape[2:]):
+        raise ValueError(
+            f"got images {tuple(images.shape)}, labels {tuple(labels.shape)}; expected [N,3,H,W], [N,H,W]"
+        )
+    return images, labels
+
+
+def class_weights(labels: Tensor, n_classes: int, mode: str) -> Tensor:
+    """[K] loss weights: 1 ("none"), or frequency ** -0.5 normalised to mean 1 over the classes
+    present ("inv_sqrt"; absent classes get 0)."""
+    if mode == "none":
+        return torch.ones(n_classes)
+    valid = labels[(labels >= 0) & (labels < n_classes)]
+    freq = torch.bincount(valid, minlength=n_classes).to(torch.float32) / max(valid.numel(), 1)
+    w = torch.where(freq > 0, freq.clamp_min(1e-6).rsqrt(), torch.zeros_like(freq))
+    return w / w[freq > 0].mean()
+
+
+def augment(
+    images: Tensor, labels: Tensor, config: SegTrainConfig, rng: torch.Generator
+) -> tuple[Tensor, Tensor]:
+    """Flip, shift and colour-jitter a batch (images [N, 3, H, W], labels [N, H, W])."""
+    n, _, h, w = images.shape
+    if config.flip:
+        flip = torch.rand(n, generator=rng) < 0.5
+        images = torch.where(flip[:, None, None, None], images.flip(-1), images)
+        labels = torch.where(flip[:, None, None], labels.flip(-1), labels)
+    if config.shift > 0:
+        s = config.shift
+        pad_i = F.pad(images, (s, s, s, s), mode="replicate")
+        pad_l = F.pad(labels[:, None].float(), (s, s, s, s), mode="replicate")[:, 0].long()
+        dy, dx = torch.randint(0, 2 * s + 1, (2, n), generator=rng)
+        images = torch.stack([pad_i[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
+        labels = torch.stack([pad_l[i, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
+    if config.colour_jitter > 0:
+        gain = 1.0 + (torch.rand(n, 3, 1, 1, generator=rng) * 2 - 1) * config.colour_jitter
+        images = (images * gain).clamp(0.0, 1.0)
+    return images, labels
+
+
+def train_segnet(
+    dataset: Dataset[tuple[Tensor, Tensor]],
+    *,
+    config: SegTrainConfig = SegTrainConfig(),
+    model_config: SegNetConfig = SegNetConfig(),
+    progress: Callable[[SegProgress], None] | None = None,
+) -> SegNet:
+    """Train a fresh `SegNet` on `dataset` (held in memory) for `config.steps` steps; returns it in eval mode."""
+    images, labels = load_all(dataset)
+    model = SegNet(model_config, seed=config.seed)
+    rng = torch.Generator().manual_seed(config.seed + 1)
+    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=config.lr, total_steps=config.steps, pct_start=0.1
+    )
+    weight = class_weights(labels, model_config.n_classes, config.class_weighting)
+    model.train()
+    start, n, order, pos = (
+        time.perf_counter(),
+        images.shape[0],
+        torch.empty(0, dtype=torch.int64),
+        0,
+    )
+    for step in range(1, config.steps + 1):
+        if pos + min(config.batch_size, n) > len(order):
+            order, pos = torch.randperm(n, generator=rng), 0
+        idx = order[pos : pos + config.batch_size]
+        pos += len(idx)
+        x, y = augment(images[idx], labels[idx], config, rng)
+        loss = F.cross_entropy(model(x), y, weight=weight, ignore_index=IGNORE)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if progress is not None and (step % config.log_every == 0 or step == config.steps):
+            progress(
+                SegProgress(step, config.steps, float(loss.detach()), time.perf_counter() - start)
+            )
+    return model.eval()
+
+
+@torch.no_grad()
+def predict(model: SegNet, images: Tensor, *, batch_size: int = 64) -> Tensor:
+    """images float32 [N, 3, H, W] in [0, 1] -> labels int64 [N, H, W] (argmax)."""
+    model.eval()
+    out = [
+        model(images[i : i + batch_size]).argmax(1) for i in range(0, images.shape[0], batch_size)
+    ]
+    return torch.cat(out) if out else torch.zeros((0, *images.shape[2:]), dtype=torch.int64)
+
+
+def evaluate_segnet(
+    model: SegNet, dataset: Dataset[tuple[Tensor, Tensor]], *, batch_size: int = 64
+) -> IoU:
+    """Per-class IoU and mIoU of `model` on every item of `dataset` (label -1 ignored)."""
+    images, labels = load_all(dataset)
+    k = model.config.n_classes
+    conf = np.zeros((k, k), dtype=np.int64)
+    for i in range(0, images.shape[0], batch_size):
+        pred = predict(model, images[i : i + batch_size], batch_size=batch_size)
+        conf += confusion_matrix(pred, labels[i : i + batch_size], k)
+    return iou_from_confusion(conf)
