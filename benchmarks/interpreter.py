@@ -56,6 +56,7 @@ from interpreter import (  # noqa: E402
 from models.stylegan2 import Generator, GeneratorConfig, w_plus_from_seeds  # noqa: E402
 
 MB = 1 << 20
+TRAIN_TAP = 1  # the synthetic training labels are quantile bins of this tap's first channel
 
 
 class PeakRSS:
@@ -89,7 +90,12 @@ class PeakRSS:
 
 
 def make_ensemble(channels: int, classes: int, members: int) -> PixelEnsemble:
-    ens = PixelEnsemble(channels, classes, config=EnsembleConfig(n_members=members), rng=torch.Generator().manual_seed(0))
+    ens = PixelEnsemble(
+        channels,
+        classes,
+        config=EnsembleConfig(n_members=members),
+        rng=torch.Generator().manual_seed(0),
+    )
     g = torch.Generator().manual_seed(1)
     with torch.no_grad():
         for name, b in ens.named_buffers():
@@ -182,7 +188,9 @@ def run_role(role: str, **kw: Any) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--role", role]
     for k, v in kw.items():
         cmd += [f"--{k.replace('_', '-')}", str(v)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(_HERE.parent)})
+    proc = subprocess.run(
+        cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(_HERE.parent)}
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"{role} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -195,15 +203,28 @@ def labelling_table(res: int, args: argparse.Namespace, tmp: Path) -> None:
     rows = {}
     for variant in ("fused", "buffer", "reference"):
         out = tmp / f"{variant}_{res}.safetensors"
-        rows[variant] = run_role("label", variant=variant, features=feats, out=out, taps=json.dumps(prep["taps"]), **common)
+        rows[variant] = run_role(
+            "label",
+            variant=variant,
+            features=feats,
+            out=out,
+            taps=json.dumps(prep["taps"]),
+            **common,
+        )
         rows[variant]["result"] = load_file(out)
     ref, fused = rows["reference"], rows["fused"]
-    print(f"\n== labelling one {res}x{res} sample: C = {prep['channels']}, {args.members} members, K = {args.classes}")
-    print(f"{'variant':<12}{'peak extra MB':>15}{'label s':>10}{'same labels as ref':>20}{'max|dp| vs ref':>16}")
+    print(
+        f"\n== labelling one {res}x{res} sample: C = {prep['channels']}, {args.members} members, K = {args.classes}"
+    )
+    print(
+        f"{'variant':<12}{'peak extra MB':>15}{'label s':>10}{'same labels as ref':>20}{'max|dp| vs ref':>16}"
+    )
     for name, row in rows.items():
         same = torch.equal(row["result"]["labels"], ref["result"]["labels"])
         dp = (row["result"]["probs"] - ref["result"]["probs"]).abs().max().item()
-        print(f"{name:<12}{row['peak_extra_mb']:>15.0f}{row['seconds']:>10.2f}{same!s:>20}{dp:>16.1e}")
+        print(
+            f"{name:<12}{row['peak_extra_mb']:>15.0f}{row['seconds']:>10.2f}{same!s:>20}{dp:>16.1e}"
+        )
     print(f"fused vs reference: memory 1/{ref['peak_extra_mb'] / fused['peak_extra_mb']:.1f}, "
           f"{ref['seconds'] / fused['seconds']:.1f}x faster (fused labeller's folded weights, built once "
           f"per interpreter: {fused['labeller_setup_mb']:.0f} MB)")  # fmt: skip
@@ -215,13 +236,17 @@ def labelling_table(res: int, args: argparse.Namespace, tmp: Path) -> None:
 def training_figure(args: argparse.Namespace, tmp: Path) -> None:
     from PIL import Image
 
-    res, n, classes = 256, 16, args.classes
+    res, n, classes = 256, 16, args.train_classes
     g = generator(res)
     seeds = list(range(1000, 1000 + n))
     ws = w_plus_from_seeds(g, seeds)
     with torch.no_grad():
-        tap = torch.cat([g.synthesize(ws[i : i + 1], taps="all").features[8][:, :1] for i in range(n)])
-    values = torch.nn.functional.interpolate(tap, size=(res, res), mode="bilinear", align_corners=False)[:, 0]
+        tap = torch.cat(
+            [g.synthesize(ws[i : i + 1], taps="all").features[TRAIN_TAP][:, :1] for i in range(n)]
+        )
+    values = torch.nn.functional.interpolate(
+        tap, size=(res, res), mode="bilinear", align_corners=False
+    )[:, 0]
     edges = torch.quantile(values.flatten()[::97], torch.linspace(0, 1, classes + 1)[1:-1])
     masks = torch.bucketize(values.contiguous(), edges)
     ann = tmp / "annotations"
@@ -233,7 +258,7 @@ def training_figure(args: argparse.Namespace, tmp: Path) -> None:
     del g
     row = run_role("train", resolution=res, members=args.members, annotations=ann,
                    latents=tmp / "latents.safetensors", train_steps=args.train_steps)  # fmt: skip
-    print(f"\n== training on {n} annotated {res}x{res} samples ({classes} classes: bins of one 64 px tap channel), "
+    print(f"\n== training on {n} annotated {res}x{res} samples ({classes} classes: quantile bins of channel 0 of tap {TRAIN_TAP}, 8 px), "
           f"{args.members} members, fresh process")  # fmt: skip
     print(f"peak RSS {row['peak_rss_mb']:.0f} MB, wall {row['wall_s']:.0f} s (train_interpreter {row['train_s']:.0f} s), "
           f"{row['steps']} steps (early stop: {row['stopped_early']}), pool {row['pool_pixels']} pixels, "
@@ -241,13 +266,16 @@ def training_figure(args: argparse.Namespace, tmp: Path) -> None:
 
 
 def main() -> None:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--resolutions", type=int, nargs="+", default=[256, 512])
     p.add_argument("--members", type=int, default=10)
     p.add_argument("--classes", type=int, default=8)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--train-steps", type=int, default=3000)
+    p.add_argument("--train-classes", type=int, default=4)
     p.add_argument("--skip-training", action="store_true")
     p.add_argument("--skip-labelling", action="store_true")
     for hidden in ("role", "variant", "features", "out", "taps", "annotations", "latents"):
