@@ -75,8 +75,8 @@ def test_segnet_learns_from_a_few_real_images() -> None:
     model = train_segnet(train, config=cfg, model_config=TINY, progress=seen.append)
     assert [p.step for p in seen] == [40, 80] and seen[-1].loss < seen[0].loss
     r = evaluate_segnet(model, test)
-    # chance (all background) is ~0.09; measured 0.6-0.7 for this tiny run
-    assert r.miou > 0.45, r.per_class
+    # chance (all background) is ~0.09; measured 0.78 for this tiny run (1 thread)
+    assert r.miou > 0.6, r.per_class
     pred = predict(model, test.tensors()[0][:3])
     assert pred.shape == (3, 64, 64) and pred.dtype == torch.int64
     assert np.isfinite(r.accuracy) and r.accuracy > 0.85

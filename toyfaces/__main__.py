@@ -1,0 +1,73 @@
+"""`python -m toyfaces {grid,oracle,segnet,speed,write}`: the measurements behind docs/toyfaces.md."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+import torch
+
+from toyfaces.data import write_png_folder
+from toyfaces.report import (
+    iou_table,
+    oracle_benchmark,
+    render_speed,
+    save_grid,
+    segnet_benchmark,
+)
+from toyfaces.segnet import SegProgress, SegTrainConfig
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m toyfaces", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+    g = sub.add_parser("grid", help="PNG grid of faces above their masks")
+    g.add_argument("--out", default="docs/img/toyfaces_grid.png")
+    g.add_argument("--first-seed", type=int, default=0)
+    g.add_argument("--n", type=int, default=16)
+    g.add_argument("--columns", type=int, default=8)
+    o = sub.add_parser("oracle", help="oracle mIoU vs exact masks, clean and degraded")
+    o.add_argument("--n", type=int, default=500)
+    s = sub.add_parser("segnet", help="segnet trained on real renders, mIoU on other real renders")
+    s.add_argument("--train", type=int, nargs="+", default=[500, 16])
+    s.add_argument("--test", type=int, default=200)
+    s.add_argument("--steps", type=int, default=SegTrainConfig().steps)
+    s.add_argument("--threads", type=int, default=1)
+    sub.add_parser("speed", help="rendered images per second")
+    w = sub.add_parser("write", help="render seeds into images/, labels/, classes.json")
+    w.add_argument("out")
+    w.add_argument("--first-seed", type=int, default=0)
+    w.add_argument("--n", type=int, default=100)
+    return p
+
+
+def _progress(p: SegProgress) -> None:
+    print(f"  step {p.step}/{p.total} loss {p.loss:.4f} {p.seconds:.0f}s", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "grid":
+        seeds = range(args.first_seed, args.first_seed + args.n)
+        print(save_grid(args.out, list(seeds), columns=args.columns))
+    elif args.command == "oracle":
+        rows = oracle_benchmark(args.n)
+        print(iou_table([(r.name, r.iou) for r in rows]))
+        print("ms/image: " + ", ".join(f"{r.name}: {r.ms_per_image:.0f}" for r in rows))
+    elif args.command == "segnet":
+        torch.set_num_threads(args.threads)
+        cfg = SegTrainConfig(steps=args.steps)
+        seg = segnet_benchmark(args.train, n_test=args.test, config=cfg, progress=_progress)
+        print(iou_table([(r.name, r.iou) for r in seg]))
+        print("train seconds: " + ", ".join(f"{r.name}: {r.seconds:.0f}" for r in seg))
+    elif args.command == "speed":
+        print(f"{render_speed():.0f} images/s")
+    elif args.command == "write":
+        paths = write_png_folder(args.out, range(args.first_seed, args.first_seed + args.n))
+        print(f"{len(paths)} images under {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

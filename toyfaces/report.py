@@ -1,0 +1,125 @@
+"""Measurements of the toy domain: sample grids, oracle accuracy, segnet on real images, speed.
+
+These back the figures in docs/toyfaces.md; `python -m toyfaces --help` runs them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from toyfaces.data import ToyFaces, colour_mask
+from toyfaces.domain import CLASS_NAMES, K
+from toyfaces.metrics import IoU, mean_iou
+from toyfaces.oracle import oracle_annotate_batch
+from toyfaces.perturb import degrade
+from toyfaces.renderer import render_batch
+from toyfaces.segnet import SegNetConfig, SegProgress, SegTrainConfig, evaluate_segnet, train_segnet
+
+# (name, blur sigma px, noise std /255, colour cast fraction)
+PERTURBATIONS: tuple[tuple[str, float, float, float], ...] = (
+    ("clean", 0.0, 0.0, 0.0),
+    ("blur 0.5 + noise 3", 0.5, 3.0, 0.0),
+    ("blur 0.5 + noise 3 + cast 5%", 0.5, 3.0, 0.05),
+    ("blur 0.7 + noise 4 + cast 5%", 0.7, 4.0, 0.05),
+    ("blur 1.0 + noise 5 + cast 5%", 1.0, 5.0, 0.05),
+)
+ORACLE_SEEDS = 0  # first seed of the oracle evaluation set
+SEGNET_TRAIN_SEEDS = 100_000
+SEGNET_TEST_SEEDS = 200_000
+
+
+def sample_grid(seeds: Sequence[int], *, columns: int = 8, scale: int = 2) -> np.ndarray:
+    """RGB grid [rows * 2 * 64 * scale, columns * 64 * scale, 3]: each face above its mask."""
+    images, masks = render_batch(seeds)
+    tiles = np.concatenate([images, colour_mask(masks)], axis=1)  # [N, 128, 64, 3]
+    rows = []
+    for r in range(0, len(seeds), columns):
+        row = list(tiles[r : r + columns])
+        row += [np.zeros_like(tiles[0])] * (columns - len(row))
+        rows.append(np.concatenate(row, axis=1))
+    grid = np.concatenate(rows, axis=0)
+    return grid.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
+def save_grid(path: str | Path, seeds: Sequence[int], *, columns: int = 8, scale: int = 2) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(sample_grid(seeds, columns=columns, scale=scale)).save(path, optimize=True)
+    return path
+
+
+@dataclass(frozen=True)
+class OracleRow:
+    name: str
+    iou: IoU
+    ms_per_image: float
+
+
+def oracle_benchmark(n: int = 500, *, seed: int = 0) -> list[OracleRow]:
+    """Oracle mIoU against exact masks on renders of seeds ORACLE_SEEDS.., clean and degraded."""
+    images, masks = render_batch(range(ORACLE_SEEDS, ORACLE_SEEDS + n))
+    rows = []
+    for name, blur, noise, cast in PERTURBATIONS:
+        rng = np.random.default_rng(seed)
+        bad = degrade(images, blur=blur, noise=noise, shift=cast, rng=rng)
+        start = time.perf_counter()
+        pred = oracle_annotate_batch(bad)
+        ms = (time.perf_counter() - start) / n * 1000
+        rows.append(OracleRow(name, mean_iou(pred, masks, K), ms))
+    return rows
+
+
+@dataclass(frozen=True)
+class SegnetRow:
+    name: str
+    n_train: int
+    iou: IoU
+    seconds: float
+
+
+def segnet_benchmark(
+    train_sizes: Sequence[int] = (500, 16),
+    *,
+    n_test: int = 200,
+    config: SegTrainConfig = SegTrainConfig(),
+    model_config: SegNetConfig = SegNetConfig(),
+    progress: Callable[[SegProgress], None] | None = None,
+) -> list[SegnetRow]:
+    """The segnet trained on `n` real renders with exact masks (the upper bound for a synthetic
+    dataset of that size), evaluated on `n_test` other real renders."""
+    test = ToyFaces.from_seeds(
+        range(SEGNET_TEST_SEEDS, SEGNET_TEST_SEEDS + n_test), image_range="unit"
+    )
+    rows = []
+    for n in train_sizes:
+        train = ToyFaces.from_seeds(
+            range(SEGNET_TRAIN_SEEDS, SEGNET_TRAIN_SEEDS + n), image_range="unit"
+        )
+        start = time.perf_counter()
+        model = train_segnet(train, config=config, model_config=model_config, progress=progress)
+        seconds = time.perf_counter() - start
+        rows.append(SegnetRow(f"real x{n}", n, evaluate_segnet(model, test), seconds))
+    return rows
+
+
+def render_speed(n: int = 200) -> float:
+    """Rendered images per second on this process's core."""
+    start = time.perf_counter()
+    render_batch(range(n))
+    return n / (time.perf_counter() - start)
+
+
+def iou_table(rows: Sequence[tuple[str, IoU]]) -> str:
+    """Markdown table: one row per result, mIoU then per-class IoU."""
+    short = [c[:7] for c in CLASS_NAMES]
+    lines = ["| | mIoU | " + " | ".join(short) + " |", "|---|---|" + "---|" * K]
+    for name, r in rows:
+        cells = " | ".join("-" if np.isnan(v) else f"{v:.3f}" for v in r.per_class)
+        lines.append(f"| {name} | **{r.miou:.3f}** | {cells} |")
+    return "\n".join(lines)
