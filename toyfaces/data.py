@@ -22,6 +22,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from toyfaces.domain import CLASS_NAMES, PALETTE
+from toyfaces.oracle import oracle_annotate
 from toyfaces.renderer import render, render_batch
 
 ImageRange = Literal["signed", "unit"]
@@ -73,6 +74,23 @@ def read_png_folder(root: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarra
     masks = np.stack([np.asarray(Image.open(root / "labels" / n)) for n in names]).astype(np.uint8)
     seeds = np.array([int(Path(n).stem) for n in names], dtype=np.int64)
     return images, masks, seeds
+
+
+def oracle_annotate_folder(images: str | Path, labels: str | Path) -> list[Path]:
+    """Label every PNG in `images` with the oracle; write palette PNGs of the same names and
+    classes.json into `labels` (an annotation folder the interpreter reads). Returns the label paths."""
+    src, dst = Path(images), Path(labels)
+    files = sorted(src.glob("*.png"))
+    if not files:
+        raise FileNotFoundError(f"{src}: no PNG; expected a folder of RGB images")
+    dst.mkdir(parents=True, exist_ok=True)
+    (dst / CLASS_FILE).write_text(json.dumps(list(CLASS_NAMES)))
+    out = []
+    for f in files:
+        image = np.asarray(Image.open(f).convert("RGB"))
+        label_image(oracle_annotate(image)).save(dst / f.name)
+        out.append(dst / f.name)
+    return out
 
 
 def save_npz(path: str | Path, seeds: Sequence[int]) -> None:

@@ -11,7 +11,16 @@ import torch
 from PIL import Image
 
 import toyfaces
-from toyfaces.data import ToyFaces, load_npz, read_png_folder, save_npz, to_tensor, write_png_folder
+from toyfaces.data import (
+    ToyFaces,
+    load_npz,
+    oracle_annotate_folder,
+    read_png_folder,
+    save_npz,
+    to_tensor,
+    write_png_folder,
+)
+from toyfaces.oracle import oracle_annotate
 
 
 def test_png_folder_round_trip(tmp_path: Path) -> None:
@@ -26,6 +35,17 @@ def test_png_folder_round_trip(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "real" / "classes.json").read_text()) == list(
         toyfaces.CLASS_NAMES
     )
+
+
+def test_oracle_annotates_a_folder(tmp_path: Path) -> None:
+    write_png_folder(tmp_path / "real", [5, 6])
+    paths = oracle_annotate_folder(tmp_path / "real" / "images", tmp_path / "ann")
+    assert [p.name for p in paths] == ["000005.png", "000006.png"]
+    got = np.asarray(Image.open(paths[0]))
+    assert np.array_equal(got, oracle_annotate(toyfaces.render(5).image))
+    assert (tmp_path / "ann" / "classes.json").exists()
+    with pytest.raises(FileNotFoundError, match="no PNG"):
+        oracle_annotate_folder(tmp_path / "ann" / "nothing", tmp_path / "x")
 
 
 def test_npz_round_trip(tmp_path: Path) -> None:
