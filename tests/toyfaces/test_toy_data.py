@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 
 import toyfaces
+from interpreter.annotations import load_annotations
 from toyfaces.data import (
     ToyFaces,
     load_npz,
@@ -44,6 +45,10 @@ def test_oracle_annotates_a_folder(tmp_path: Path) -> None:
     got = np.asarray(Image.open(paths[0]))
     assert np.array_equal(got, oracle_annotate(toyfaces.render(5).image))
     assert (tmp_path / "ann" / "classes.json").exists()
+    loaded = load_annotations(tmp_path / "ann")  # the interpreter reads the folder as it is
+    assert loaded.class_names == toyfaces.CLASS_NAMES and loaded.ids == (5, 6)
+    kept = loaded.items[0].mask >= 0  # the loader may mark tiny regions as ignored (-1)
+    assert torch.equal(loaded.items[0].mask[kept], torch.from_numpy(got.astype(np.int64))[kept])
     with pytest.raises(FileNotFoundError, match="no PNG"):
         oracle_annotate_folder(tmp_path / "ann" / "nothing", tmp_path / "x")
 
