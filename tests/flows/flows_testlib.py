@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 import h5py
+import hdf5plugin  # noqa: F401  (zstd filter for reading stores)
 import numpy as np
 import torch
 from PIL import Image
