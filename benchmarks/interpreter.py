@@ -184,8 +184,11 @@ def role_train(args: argparse.Namespace) -> dict[str, Any]:
 
 
 # -- orchestration --------------------------------------------------------------------------------
+THREADS = 0
+
+
 def run_role(role: str, **kw: Any) -> dict[str, Any]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--role", role]
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--role", role, "--threads", str(THREADS)]
     for k, v in kw.items():
         cmd += [f"--{k.replace('_', '-')}", str(v)]
     proc = subprocess.run(
@@ -281,13 +284,20 @@ def main() -> None:
     for hidden in ("role", "variant", "features", "out", "taps", "annotations", "latents"):
         p.add_argument(f"--{hidden}", help=argparse.SUPPRESS)
     p.add_argument("--resolution", type=int, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--threads", type=int, default=0, help="torch intra-op threads (0: torch's default)"
+    )
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.set_grad_enabled(args.role == "train")
+    global THREADS
+    THREADS = args.threads
     if args.role is not None:
         fn = {"prepare": role_prepare, "label": role_label, "train": role_train}[args.role]
         print(json.dumps(fn(args)))
         return
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
+    print(f"torch {torch.__version__}, {args.threads or torch.get_num_threads()} threads, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     with tempfile.TemporaryDirectory() as d:
         if not args.skip_labelling:

@@ -124,11 +124,13 @@ class FusedLabeller:
         t, width, mh = y1 - y0, self.grid.width, self.mh
         acc = ws.acc[: t * width]
         if self.direct:
-            x = ws.direct[: t * width]
-            xv = x.view(t, width, -1)
-            for tap, sl in zip(self.direct, self.direct_slices, strict=True):
-                xv[:, :, sl] = features[tap][i, :, y0:y1, :].permute(1, 2, 0)
-            torch.addmm(self.folded.b1, x, self.direct_w1t, out=acc)
+            _project_into(
+                acc,
+                [features[k][i, :, y0:y1, :] for k in self.direct],
+                self.direct_w1t,
+                self.direct_slices,
+                bias=self.folded.b1,
+            )
         else:
             acc.copy_(self.folded.b1.expand(t * width, mh))
         if not self.groups:
@@ -155,11 +157,28 @@ class FusedLabeller:
         out: torch.Tensor,
     ) -> None:
         """Project source rows lo..hi-1 of a group's taps into ``out`` [hi - lo, R_cols, MH] (no bias)."""
-        first = features[grp.taps[0]]
-        x = first.new_empty(hi - lo, grp.cols.in_size, grp.channels)
-        for t, sl in zip(grp.taps, grp.slices, strict=True):
-            x[:, :, sl] = features[t][i, :, lo:hi, :].permute(1, 2, 0)
-        torch.mm(x.view(-1, grp.channels), grp.w1t, out=out.view(-1, self.mh))
+        maps = [features[t][i, :, lo:hi, :] for t in grp.taps]
+        _project_into(out.view(-1, self.mh), maps, grp.w1t, grp.slices)
+
+
+def _project_into(
+    out: torch.Tensor,
+    maps: Sequence[torch.Tensor],
+    w1t: torch.Tensor,
+    slices: Sequence[slice],
+    *,
+    bias: torch.Tensor | None = None,
+) -> None:
+    """out [rows*R, MH] = (bias +) sum over taps of map^T . w1t[slice]; each map [C_t, rows, R] is read
+    in place (its transposed view goes straight to the matrix product: no copy)."""
+    for k, (f, sl) in enumerate(zip(maps, slices, strict=True)):
+        x = f.reshape(f.shape[0], -1).t()  # [rows*R, C_t], a view for full-width row ranges
+        if k == 0 and bias is not None:
+            torch.addmm(bias, x, w1t[sl], out=out)
+        elif k == 0:
+            torch.mm(x, w1t[sl], out=out)
+        else:
+            out.addmm_(x, w1t[sl])
 
 
 class _RowWindow:
@@ -192,7 +211,6 @@ class _Workspace:
         w = lab.folded.w1
         pixels = rows_per_tile * lab.grid.width
         self.acc = w.new_empty(pixels, lab.mh)
-        self.direct = w.new_empty(pixels, lab.direct_w1t.shape[0])
         self.side = w.new_empty(rows_per_tile * lab.side_width * lab.mh)
         height = lab.grid.height
         self.projected = []

@@ -45,11 +45,24 @@ def summarize_members(logp: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, t
     mean = probs.mean(0)
     votes = torch.zeros(k, p, dtype=torch.float64, device=logp.device)
     ones = torch.ones(1, 1, dtype=torch.float64, device=logp.device).expand(m, p)
-    votes.scatter_add_(0, logp.argmax(1), ones)
-    labels = (votes + 0.5 * mean.double()).argmax(0)  # a vote outweighs any probability gap
+    votes.scatter_add_(0, argmax_classes(logp), ones)
+    labels = argmax_classes(votes + 0.5 * mean.double())  # a vote outweighs any probability gap
     entropy_of_mean = -torch.xlogy(mean, mean).sum(0)
     mean_entropy = -(probs * logp).sum(1).mean(0)
     return labels, mean, (entropy_of_mean - mean_entropy).clamp_(min=0.0)
+
+
+def argmax_classes(x: torch.Tensor) -> torch.Tensor:
+    """Index of the largest of the K entries along axis -2 of [..., K, P] (first one on ties), as
+    K vectorised comparisons along the contiguous pixels (faster than a strided argmax)."""
+    best = x.select(-2, 0).clone()
+    index = torch.zeros(best.shape, dtype=torch.int64, device=x.device)
+    for k in range(1, x.shape[-2]):
+        value = x.select(-2, k)
+        better = value > best
+        best = torch.where(better, value, best)
+        index.masked_fill_(better, k)
+    return index
 
 
 def image_scores(uncertainty: torch.Tensor, fraction: float = SCORE_FRACTION) -> torch.Tensor:

@@ -54,3 +54,10 @@ def test_image_score_is_mean_of_top_tenth() -> None:
     u[1] = 1.0
     assert image_scores(u).tolist() == [4.5, 1.0]
     assert image_scores(torch.arange(7.0).view(1, 7)).tolist() == [6.0]  # ceil(0.7) = 1 pixel
+
+
+def test_argmax_classes_matches_torch() -> None:
+    from interpreter.predict import argmax_classes
+
+    x = torch.randint(0, 4, (3, 5, 200)).float()  # many exact ties
+    assert torch.equal(argmax_classes(x), x.argmax(1))
