@@ -23,7 +23,15 @@ app = typer.Typer(
 console = Console()
 
 
-FLOW_COMMANDS = ("sample", "train-interpreter", "generate", "build", "serve")
+FLOW_COMMANDS = (
+    "sample",
+    "train-interpreter",
+    "generate",
+    "build",
+    "train-encoder",
+    "embed",
+    "serve",
+)
 
 
 @app.callback()
@@ -113,6 +121,8 @@ app.command("sample")(commands.sample)
 app.command("train-interpreter")(commands.train_interpreter)
 app.command("generate")(commands.generate)
 app.command("build")(commands.build_cmd)
+app.command("train-encoder")(commands.train_encoder)
+app.command("embed")(commands.embed)
 app.command("serve")(commands.serve)
 
 

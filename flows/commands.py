@@ -39,6 +39,10 @@ def _classes(text: str | None) -> list[str] | None:
     return [c.strip() for c in text.split(",") if c.strip()]
 
 
+def _ints(text: str | None) -> list[int] | None:
+    return None if text is None else [int(v) for v in text.split(",")]
+
+
 def sample(
     generator: Annotated[Path, typer.Argument(help="generator checkpoint")],
     out: Annotated[Path, typer.Option(help="output folder")],
@@ -172,4 +176,82 @@ def serve(
         raise fail(f"{type(exc).__name__}: {exc}") from exc
 
 
-__all__ = ["build_cmd", "fail", "generate", "sample", "serve", "train_interpreter"]
+def train_encoder(
+    generator: Annotated[Path, typer.Argument(help="generator checkpoint")],
+    out: Annotated[Path, typer.Option(help="training folder (re-run to resume)")],
+    images: Annotated[Path | None, typer.Option(help="folder of real images")] = None,
+    source: Annotated[str, typer.Option(help="samples | images | mixed")] = "samples",
+    kind: Annotated[str, typer.Option(help="psp | e4e")] = "e4e",
+    input_size: Annotated[int, typer.Option(help="encoder input size (power of two)")] = 256,
+    units: Annotated[str | None, typer.Option(help="blocks per stage, e.g. 3,4,14,3")] = None,
+    widths: Annotated[str | None, typer.Option(help="stage widths, e.g. 64,128,256,512")] = None,
+    se_reduction: Annotated[int | None, typer.Option(help="SE reduction (default 16)")] = None,
+    init: Annotated[
+        Path | None, typer.Option(help="encoder folder / pSp file to fine-tune")
+    ] = None,
+    steps: Annotated[int, typer.Option(help="training steps")] = 2000,
+    batch_size: Annotated[int, typer.Option(help="images per step")] = 8,
+    learning_rate: Annotated[float, typer.Option(help="Adam learning rate")] = 1e-4,
+    lpips_lambda: Annotated[float, typer.Option(help="LPIPS loss weight")] = 0.8,
+    lpips_trunk: Annotated[str, typer.Option(help="imagenet | <vgg16 .pth> | random")] = "imagenet",
+    checkpoint_every: Annotated[int, typer.Option(help="steps between checkpoints")] = 500,
+    seed: Annotated[int, typer.Option(help="training seed")] = 0,
+    threads: Annotated[int, typer.Option(help="torch threads (0 = default)")] = 0,
+    logs: Logs = False,
+) -> None:
+    """Train (or resume) a pSp/e4e encoder that maps images to the generator's W+."""
+    from flows.embedding import train_encoder as flow_fn
+    from flows.params import TrainEncoderParams
+
+    params = build(
+        TrainEncoderParams, generator=generator, out=out, images=images, source=source,
+        encoder={"kind": kind, "input_size": input_size, "units": _ints(units),
+                 "widths": _ints(widths), "se_reduction": se_reduction}, init=init, steps=steps,
+        batch_size=batch_size, learning_rate=learning_rate, lpips_lambda=lpips_lambda,
+        lpips_trunk=lpips_trunk, checkpoint_every=checkpoint_every, seed=seed, threads=threads,
+    )  # fmt: skip
+    run(flow_fn, params, verbose=logs)
+
+
+def embed(
+    encoder: Annotated[Path, typer.Argument(help="encoder folder or pSp/e4e .pt")],
+    images: Annotated[Path, typer.Argument(help="folder of images (recursive)")],
+    out: Annotated[Path, typer.Option(help="embeddings store folder (re-run to resume)")],
+    generator: Annotated[Path | None, typer.Option(help="generator (needed with a folder)")] = None,
+    interpreter: Annotated[Path | None, typer.Option(help="also store its labels")] = None,
+    refine: Annotated[str, typer.Option(help="none | optimize")] = "none",
+    refine_steps: Annotated[int, typer.Option(help="optimisation steps per image")] = 100,
+    batch_size: Annotated[int, typer.Option(help="images per batch (fixed per store)")] = 8,
+    shard_size: Annotated[int, typer.Option(help="images per shard")] = 64,
+    lpips_trunk: Annotated[
+        str, typer.Option(help="imagenet | <.pth> | random | none")
+    ] = "imagenet",
+    threads: Threads = 1,
+    workers: Workers = 1,
+    dask: Dask = False,
+    dask_address: DaskAddress = None,
+    logs: Logs = False,
+) -> None:
+    """Embed a folder of real images into W+ (codes, metrics, optional labels) in a store."""
+    from flows.embedding import embed_dataset
+    from flows.params import EmbedParams
+
+    params = build(
+        EmbedParams, encoder=encoder, images=images, out=out, generator=generator,
+        interpreter=interpreter, refine=refine, refine_steps=refine_steps, batch_size=batch_size,
+        shard_size=shard_size, lpips_trunk=lpips_trunk, threads=threads,
+        runner=runner(workers, dask, dask_address),
+    )  # fmt: skip
+    run(embed_dataset, params, verbose=logs)
+
+
+__all__ = [
+    "build_cmd",
+    "embed",
+    "fail",
+    "generate",
+    "sample",
+    "serve",
+    "train_encoder",
+    "train_interpreter",
+]

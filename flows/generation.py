@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger
-from prefect.futures import as_completed
+from prefect.futures import PrefectFuture, as_completed
 
 from flows import progress, tasks
 from flows.params import BuildParams, GenerateParams, RunnerSpec, SampleParams
@@ -24,17 +24,18 @@ from flows.work import ShardStats
 
 @flow(name="render-shards", validate_parameters=False)
 def render_shards(plan: StorePlan, png_dir: str | None = None) -> list[ShardStats]:
-    """Every pending shard of ``plan`` as one task; fails at the end, naming every failed shard
-    (the shards that landed stay: re-running resumes after them)."""
-    logger = get_run_logger()
-    # 1. Submit one task per pending shard.
+    """Every pending shard of ``plan`` as one task (see :func:`collect`)."""
     futures = [
         tasks.render_shard.submit(plan.store, slot, plan.recipe, png_dir) for slot in plan.slots
     ]
-    # 2. Follow them as they finish: progress artifact, progress sink, log.
-    bar = ProgressArtifact(
-        artifact_key("shards", Path(plan.store)), len(futures), f"shards of {plan.store}"
-    )
+    return collect(futures, plan.store)
+
+
+def collect(futures: list[PrefectFuture[ShardStats]], store: str) -> list[ShardStats]:
+    """Follow shard tasks as they finish (progress artifact, progress sink, log); fail at the end
+    naming every failed shard (the shards that landed stay: re-running resumes after them)."""
+    logger = get_run_logger()
+    bar = ProgressArtifact(artifact_key("shards", Path(store)), len(futures), f"shards of {store}")
     done: list[ShardStats] = []
     failed: list[str] = []
     for k, future in enumerate(as_completed(futures), start=1):
@@ -49,7 +50,6 @@ def render_shards(plan: StorePlan, png_dir: str | None = None) -> list[ShardStat
             logger.error("shard failed: %s", exc)
         bar.update(k)
         progress.report("shards", k, len(futures))
-    # 3. Fail the run if any shard failed.
     if failed:
         raise RuntimeError(
             f"{len(failed)} of {len(futures)} shards failed (re-run to resume): {failed[:3]}"

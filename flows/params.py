@@ -231,3 +231,82 @@ class BuildParams(Params):
                 "shards (a short last shard can never be completed by a later append)"
             )
         return self
+
+
+class EncoderSpec(Params):
+    """A fresh encoder's architecture (L and D come from the generator). ``units``/``widths``
+    None = the released IR-SE-50 layout; small values make test-sized encoders."""
+
+    kind: Literal["psp", "e4e"] = "e4e"
+    input_size: int = Field(256, ge=32, description="power of two")
+    units: tuple[int, int, int, int] | None = None
+    widths: tuple[int, int, int, int] | None = None
+    se_reduction: int | None = Field(None, ge=1, description="None = 16 (released)")
+
+
+class TrainEncoderParams(Params):
+    """train_encoder: generator (+ real images) -> encoder folder (resumable training)."""
+
+    generator: Path
+    out: Path = Field(description="training folder: train_state.pt, encoder/, grids/, history.json")
+    images: Path | None = Field(None, description="folder of real images (source images/mixed)")
+    encoder: EncoderSpec = EncoderSpec()
+    init: Path | None = Field(None, description="saved encoder folder or pSp/e4e file to fine-tune")
+    source: Literal["samples", "images", "mixed"] = "samples"
+    steps: int = Field(2000, ge=1)
+    batch_size: int = Field(8, ge=2)
+    learning_rate: float = Field(1e-4, gt=0.0)
+    lpips_lambda: float = Field(0.8, ge=0.0)
+    lpips_trunk: str = Field(
+        "imagenet", description="'imagenet', a vgg16 .pth path, or 'random' (tests)"
+    )
+    seed: int = Field(0, ge=0)
+    checkpoint_every: int = Field(500, ge=1)
+    threads: int = Field(0, ge=0, description="torch threads (0 = torch's default)")
+
+    @field_validator("generator")
+    @classmethod
+    def _generator_exists(cls, v: Path) -> Path:
+        return _existing(v, "generator", "a checkpoint (folder, .pt or .safetensors)")
+
+    @model_validator(mode="after")
+    def _images_when_needed(self) -> TrainEncoderParams:
+        if self.source != "samples" and (self.images is None or not self.images.is_dir()):
+            raise ValueError(
+                f"images {self.images}: not a folder, but source={self.source!r} reads real images; "
+                "expected a folder of images (or source='samples')"
+            )
+        if self.init is not None:
+            _existing(self.init, "init", "a saved encoder folder or a pSp/e4e .pt file")
+        return self
+
+
+class EmbedParams(Params):
+    """embed_dataset: a folder of real images -> embeddings store (W+ codes, metrics, labels)."""
+
+    encoder: Path = Field(description="encoder folder (train_encoder's out/encoder) or pSp/e4e .pt")
+    generator: Path | None = Field(None, description="required with an encoder folder")
+    images: Path = Field(description="folder of images (recursive, sorted)")
+    out: Path = Field(description="embeddings store folder; re-running resumes it")
+    interpreter: Path | None = Field(None, description="also store the interpreter's labels")
+    refine: Literal["none", "optimize"] = "none"
+    refine_steps: int = Field(100, ge=0)
+    batch_size: int = Field(8, ge=1)
+    shard_size: int = Field(64, ge=1)
+    lpips_trunk: str = Field("imagenet", description="'imagenet', a .pth path, 'random' or 'none'")
+    threads: int = Field(1, ge=1, le=256, description="torch threads inside each shard task")
+    runner: RunnerSpec = RunnerSpec()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> EmbedParams:
+        _existing(self.encoder, "encoder", "an encoder folder or a pSp/e4e .pt file")
+        if self.encoder.is_dir() and self.generator is None:
+            raise ValueError(f"encoder {self.encoder} is a folder; expected generator= as well")
+        if self.generator is not None:
+            _existing(self.generator, "generator", "a checkpoint (folder, .pt or .safetensors)")
+        if not self.images.is_dir():
+            raise ValueError(f"images {self.images}: not a folder; expected a folder of images")
+        if self.interpreter is not None:
+            interpreter_classes(self.interpreter)
+        _check_shard_multiple(self.shard_size, self.batch_size)
+        return self

@@ -37,7 +37,7 @@ def plan_samples(p: SampleParams) -> StorePlan:
     recipe = Recipe(kind="samples", generator=str(p.generator.resolve()), render=p.render)
     models = load_models(recipe)
     spec = store_spec(recipe, models, shard_size=p.shard_size, class_names=p.class_names)
-    store = open_store(p.out / "samples", recipe, models, spec)
+    store = open_store(p.out / "samples", recipe, models.fingerprints, spec)
     return _plan(store, recipe, p.n)
 
 
@@ -52,7 +52,7 @@ def plan_dataset(p: GenerateParams) -> StorePlan:
     )
     models = load_models(recipe)
     spec = store_spec(recipe, models, shard_size=p.shard_size, compression=p.compression)
-    store = open_store(p.out, recipe, models, spec)
+    store = open_store(p.out, recipe, models.fingerprints, spec)
     return _plan(store, recipe, p.n, drop_uncertain=p.drop_uncertain)
 
 

@@ -65,9 +65,16 @@ def write_preview(
     return save_png(grid_image(np.stack(tiles), cols=cols), path)
 
 
+def write_columns(path: Path, columns: Sequence[np.ndarray]) -> Path:
+    """One row per item, one column per array of uint8 [N, H, W, 3] (equal N, H, W), as a PNG."""
+    tiles = np.stack([c[i] for i in range(len(columns[0])) for c in columns])
+    return save_png(grid_image(tiles, cols=len(columns)), path)
+
+
 def shard_rows(stats: Sequence[ShardStats], wall_s: float, workers: int) -> list[dict[str, Any]]:
     """Timing rows of a generation run: shard work, writer share, and what is left for Prefect."""
     task_s = sum(s.wall_s for s in stats)
+    span = max(s.finished for s in stats) - min(s.started for s in stats) if stats else 0.0
     write_s = sum(s.write_s for s in stats)
     rows = [
         _row("shards written this run", len(stats)),
@@ -78,6 +85,7 @@ def shard_rows(stats: Sequence[ShardStats], wall_s: float, workers: int) -> list
         _row("writing (compress, fsync, rename, entry), summed (s)", round(write_s, 3)),
         _row("writer share of shard task time", _pct(write_s, task_s)),
         _row("worker processes used", len({s.pid for s in stats}) or 0),
+        _row("shard phase span (s)", round(span, 3)),
     ]
     if stats and workers == 1:
         rows.append(_row("flow time outside shard tasks (s)", round(wall_s - task_s, 3)))

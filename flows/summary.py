@@ -66,9 +66,25 @@ def summarize(plan: StorePlan, stats: list[ShardStats], wall_s: float, workers: 
         s.rows += class_rows(plan.class_names, pixels) if pixels else []
         s.rows += score_rows(scores)
     s.rows += shard_rows(stats, wall_s, workers)
+    s.numbers |= timings(stats)
     s.preview = _preview(plan, store, manifest["sample"].to_numpy())
     s.lines = _lines(plan, numbers)
     return s
+
+
+def timings(stats: list[ShardStats]) -> dict[str, float]:
+    """Span of the shard phase (first shard start to last shard end), the writer's share of shard
+    task time (compression, fsync, rename, entry rebuild), and the CPU time shard tasks got per
+    second of their wall time (1.0 per thread when the cores are free; less when others compete)."""
+    if not stats:
+        return {"shard_phase_s": 0.0, "writer_share": 0.0, "cpu_per_task_wall": 0.0}
+    span = max(s.finished for s in stats) - min(s.started for s in stats)
+    task = sum(s.wall_s for s in stats)
+    return {
+        "shard_phase_s": round(span, 3),
+        "writer_share": round(sum(s.write_s for s in stats) / task, 4),
+        "cpu_per_task_wall": round(sum(s.cpu_s for s in stats) / task, 3),
+    }
 
 
 def _preview(plan: StorePlan, store: ShardedStore, samples: np.ndarray) -> Path | None:

@@ -11,8 +11,15 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from flows import interpreting, plans, summary, work
-from flows.params import BuildParams, GenerateParams, SampleParams, TrainInterpreterParams
+from flows import embed_work, interpreting, plans, summary, work
+from flows.params import (
+    BuildParams,
+    EmbedParams,
+    GenerateParams,
+    SampleParams,
+    TrainEncoderParams,
+    TrainInterpreterParams,
+)
 from storage import ShardSlot
 
 
@@ -73,3 +80,29 @@ def fit_interpreter(params: TrainInterpreterParams) -> dict[str, Any]:
 @task(name="review-interpreter", **IO)  # type: ignore[call-overload]
 def review_interpreter(params: TrainInterpreterParams, report: dict[str, Any]) -> dict[str, Any]:
     return interpreting.review(params, report)
+
+
+@task(name="plan-embeddings", **IO)  # type: ignore[call-overload]
+def plan_embeddings(params: EmbedParams) -> embed_work.EmbedPlan:
+    return embed_work.plan_embeddings(params)
+
+
+@task(name="embed-shard", task_run_name="shard-{slot.index}", **IO)  # type: ignore[call-overload]
+def embed_shard(
+    store: str, slot: ShardSlot, files: list[str], recipe: embed_work.EmbedRecipe
+) -> work.ShardStats:
+    """Embed one shard of files and write its rows."""
+    return embed_work.embed_shard(store, slot, files, recipe)
+
+
+@task(name="summarize-embeddings", **IO)  # type: ignore[call-overload]
+def summarize_embeddings(
+    plan: embed_work.EmbedPlan, stats: list[work.ShardStats], wall_s: float
+) -> summary.Summary:
+    return embed_work.summarize_embeddings(plan, stats, wall_s)
+
+
+@task(name="fit-encoder", cache_policy=NO_CACHE)
+def fit_encoder(params: TrainEncoderParams) -> dict[str, Any]:
+    """Train (or resume) the encoder (compute: no retries; it checkpoints, so re-running resumes)."""
+    return embed_work.fit_encoder(params)

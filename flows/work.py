@@ -20,7 +20,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 import torch
@@ -38,8 +38,44 @@ RECIPE_FORMAT = "datasetgan-pipeline/recipe"
 UNLABELLED = ("unlabelled",)
 
 
-class Recipe(Params):
-    """Everything that determines sample i besides i; stored as the store's ``config_json``.
+class StoredRecipe(Params):
+    """A recipe recorded as a store's ``config_json``; resumes and appends must use the same one."""
+
+    format: str
+
+    def to_json(self) -> str:
+        return self.model_dump_json()
+
+    @classmethod
+    def from_store(cls: type[R], store: ShardedStore) -> R:
+        """The recipe recorded in a store; ValueError if the store was not made by this flow."""
+        expected = cls.model_fields["format"].default
+        try:
+            data = json.loads(store.provenance.config_json)
+            if data.get("format") != expected:
+                raise ValueError(f"format {data.get('format')!r}, expected {expected!r}")
+            return cls.model_validate(data)
+        except ValueError as exc:
+            raise ValueError(
+                f"store {store.path}: its config_json is not a flow recipe ({exc}); expected a store "
+                "written by `datasetgan sample`, `generate` or `embed`"
+            ) from exc
+
+    def differences(self, other: StoredRecipe) -> list[str]:
+        """Human-readable 'field: ours vs theirs' for every value that differs."""
+        a, b = _flat(self.model_dump()), _flat(other.model_dump())
+        return [
+            f"{k}: {a.get(k)!r} vs {b.get(k)!r}"
+            for k in sorted(set(a) | set(b))
+            if a.get(k) != b.get(k)
+        ]
+
+
+R = TypeVar("R", bound=StoredRecipe)
+
+
+class Recipe(StoredRecipe):
+    """Everything that determines sample i besides i.
 
     kind "samples": images for annotators (label 0, score NaN); "dataset": labelled by the interpreter.
     """
@@ -50,32 +86,6 @@ class Recipe(Params):
     interpreter: str | None = None
     render: RenderSpec = RenderSpec()
     uncertainty_maps: bool = False
-
-    def to_json(self) -> str:
-        return self.model_dump_json()
-
-    @classmethod
-    def from_store(cls, store: ShardedStore) -> Recipe:
-        """The recipe recorded in a store; ValueError if the store was not made by these flows."""
-        try:
-            data = json.loads(store.provenance.config_json)
-            if data.get("format") != RECIPE_FORMAT:
-                raise ValueError(f"format {data.get('format')!r}")
-            return cls.model_validate(data)
-        except ValueError as exc:
-            raise ValueError(
-                f"store {store.path}: its config_json is not a flow recipe ({exc}); expected a store "
-                "written by `datasetgan sample` or `datasetgan generate`"
-            ) from exc
-
-    def differences(self, other: Recipe) -> list[str]:
-        """Human-readable 'field: ours vs theirs' for every value that differs."""
-        a, b = _flat(self.model_dump()), _flat(other.model_dump())
-        return [
-            f"{k}: {a.get(k)!r} vs {b.get(k)!r}"
-            for k in sorted(set(a) | set(b))
-            if a.get(k) != b.get(k)
-        ]
 
 
 def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -103,13 +113,16 @@ class ShardStats:
     wall_s: float = 0.0
     class_pixels: list[int] = field(default_factory=list)
     pid: int = 0
+    started: float = 0.0  # epoch seconds, to measure the span of a run's shard phase
+    finished: float = 0.0
+    cpu_s: float = 0.0  # CPU time of the worker process during the task (contention check)
 
 
 _cache: dict[tuple[Any, ...], Models] = {}
 _cache_lock = threading.Lock()
 
 
-def _stamp(path: str | None) -> tuple[str, int] | None:
+def file_stamp(path: str | None) -> tuple[str, int] | None:
     if path is None:
         return None
     p = Path(path)
@@ -120,7 +133,7 @@ def _stamp(path: str | None) -> tuple[str, int] | None:
 def load_models(recipe: Recipe) -> Models:
     """The recipe's generator (and interpreter), loaded once per process and reused by later tasks;
     reloaded when a file changes. Refuses an interpreter trained on another generator."""
-    key = (_stamp(recipe.generator), _stamp(recipe.interpreter))
+    key = (file_stamp(recipe.generator), file_stamp(recipe.interpreter))
     with _cache_lock:
         if key not in _cache:
             g = load_generator(recipe.generator)
@@ -163,17 +176,19 @@ def store_spec(
     )
 
 
-def open_store(path: Path, recipe: Recipe, models: Models, spec: StoreSpec) -> ShardedStore:
+def open_store(
+    path: Path, recipe: StoredRecipe, fingerprints: dict[str, str], spec: StoreSpec
+) -> ShardedStore:
     """Create the store, or reopen it to resume/append: the recorded recipe must match exactly."""
     if (path / "store.json").is_file():
-        recorded = Recipe.from_store(ShardedStore.open(path))
+        recorded = type(recipe).from_store(ShardedStore.open(path))
         diff = recorded.differences(recipe)
         if diff:
             raise ValueError(
                 f"store {path} was built with another recipe ({'; '.join(diff)} [stored vs asked]); "
                 "expected the same values to resume or append, or a new output folder"
             )
-    provenance = Provenance(fingerprints=models.fingerprints, config_json=recipe.to_json())
+    provenance = Provenance(fingerprints=fingerprints, config_json=recipe.to_json())
     return ShardedStore.create(path, spec, provenance=provenance, exist_ok=True)
 
 
@@ -207,14 +222,15 @@ def generate_shard(
     store_path: str, slot: ShardSlot, recipe: Recipe, png_dir: str | None = None
 ) -> ShardStats:
     """Render, label and write one shard (and, with ``png_dir``, one PNG per image for annotators)."""
-    start = time.perf_counter()
+    start, started, cpu = time.perf_counter(), time.time(), time.process_time()
     tune_cpu_allocator()
     torch.set_num_threads(recipe.render.threads)
     store = ShardedStore.open(store_path)
     models = load_models(recipe)
     _check_fingerprints(store, models)
+    k = len(store.spec.class_names)
     stats = ShardStats(
-        slot.index, slot.n_samples, class_pixels=[0] * len(store.spec.class_names), pid=os.getpid()
+        slot.index, slot.n_samples, class_pixels=[0] * k, pid=os.getpid(), started=started
     )
     b = recipe.render.batch_size
     writer = store.writer(slot)
@@ -238,7 +254,8 @@ def generate_shard(
     except BaseException:
         writer.abort()
         raise
-    stats.wall_s = time.perf_counter() - start
+    stats.wall_s, stats.finished = time.perf_counter() - start, time.time()
+    stats.cpu_s = time.process_time() - cpu
     return stats
 
 
