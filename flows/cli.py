@@ -110,11 +110,31 @@ def render(
 
 @app.command()
 def demo(
-    out: Annotated[Path, typer.Option(help="output folder")] = Path("runs/demo"),
+    out: Annotated[Path, typer.Option(help="output folder (re-run to resume)")] = Path("runs/demo"),
+    generator: Annotated[
+        Path | None, typer.Option(help="generator (default: the shipped assets/default/generator)")
+    ] = None,
+    encoder: Annotated[
+        Path | None, typer.Option(help="encoder (default: the shipped assets/default/encoder)")
+    ] = None,
+    logs: Annotated[bool, typer.Option("--logs", help="show Prefect's run logs, no bar")] = False,
 ) -> None:
-    """Run the end-to-end demo on the shipped default model."""
-    path = render_lib.demo_grid(out, console=console)
-    console.print(f"wrote {path}")
+    """Run the whole mission on the shipped default models and write a report with measured quality."""
+    from flows.cli_support import flow_errors
+    from flows.demo import DemoConfig, run_demo, shown
+
+    cfg = DemoConfig(out=out)
+    changes = {k: v for k, v in (("generator", generator), ("encoder", encoder)) if v is not None}
+    cfg = DemoConfig(**{**cfg.__dict__, **changes})
+    for what, path in (("generator", cfg.generator), ("encoder", cfg.encoder)):
+        if not path.exists():
+            raise _fail(f"{what} {path}: not found; expected the shipped model (see docs/demo.md)")
+    try:
+        with shown(not logs):
+            report = run_demo(cfg, say=console.print)
+    except flow_errors() as exc:
+        raise _fail(f"{type(exc).__name__}: {exc}") from exc
+    console.print(f"[bold green]report:[/] {report}")
 
 
 app.command("sample")(commands.sample)

@@ -12,16 +12,9 @@ from rich.progress import Progress
 from flows.preview import grid_image, save_png, to_uint8
 from flows.seeds import parse_seeds
 from models.fingerprint import state_dict_sha256
-from models.stylegan2 import (
-    NOISE_MODES,
-    Generator,
-    GeneratorConfig,
-    load_generator,
-    save_generator,
-    w_plus_from_seeds,
-)
+from models.stylegan2 import NOISE_MODES, Generator, load_generator, w_plus_from_seeds
 
-__all__ = ["demo_grid", "describe_generator", "parse_seeds", "render_grid"]
+__all__ = ["describe_generator", "parse_seeds", "render_grid"]
 
 
 def describe_generator(checkpoint: Path) -> dict[str, Any]:
@@ -79,21 +72,3 @@ def render_grid(
         g, seeds, truncation=truncation, noise_mode=noise_mode, batch=batch, console=console
     )
     return save_png(grid_image(to_uint8(images), cols=cols), out)
-
-
-def demo_grid(out: Path, *, console: Console | None = None) -> Path:
-    """Placeholder demo until the shipped default model exists: a small seeded generator, saved
-    in the project's format, and a grid of 16 of its samples."""
-    g = Generator(
-        GeneratorConfig(resolution=64, w_dim=128, n_mlp=4, channel_base=2048, channel_max=64),
-        seed=0,
-    )
-    g.estimate_w_avg(2000)
-    folder = save_generator(g, out / "generator")
-    if console is not None:
-        console.print(
-            f"created a small random generator in {folder} (trained default model: issue 7)"
-        )
-    return render_grid(
-        folder, list(range(16)), out=out / "samples.png", truncation=0.7, console=console
-    )
