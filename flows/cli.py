@@ -123,6 +123,9 @@ def demo(
     from flows.cli_support import flow_errors
     from flows.demo import DemoConfig, run_demo, shown
 
+    if not logs:  # the steps print one line each; the flows' and HTTP client's INFO logs stay quiet
+        logging.getLogger().setLevel(logging.WARNING)
+
     cfg = DemoConfig(out=out)
     changes = {k: v for k, v in (("generator", generator), ("encoder", encoder)) if v is not None}
     cfg = DemoConfig(**{**cfg.__dict__, **changes})

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -301,19 +301,29 @@ STEPS: tuple[tuple[str, str, Step], ...] = (
 )
 
 
-def run_demo(cfg: DemoConfig, *, say: Callable[[str], None] = print) -> Path:
-    """Run (or resume) every step, then write the report; returns the report's path."""
+def run_demo(
+    cfg: DemoConfig,
+    *,
+    say: Callable[[str], None] = print,
+    only: Sequence[str] | None = None,
+    report: bool = True,
+) -> Path:
+    """Run (or resume) every step (or the ``only`` ones, in order), then write the report; returns
+    the report's path (or the step results' folder with ``report=False``)."""
     cfg.out.mkdir(parents=True, exist_ok=True)
     save_json(cfg.out / "demo_config.json", cfg.to_dict())
     log = StepLog()
-    total = len(STEPS) + 1
-    for k, (key, title, fn) in enumerate(STEPS):
+    steps = [s for s in STEPS if only is None or s[0] in only]
+    total = len(steps) + int(report)
+    for k, (key, title, fn) in enumerate(steps):
         progress.report("demo steps", k, total)
         log.results[key] = _run_step(cfg, key, title, fn, log, say)
-    log.results["report"] = {"seconds": 0.0}
-    report = Path(step_report(cfg, log)["report"])
+    if not report:
+        return cfg.out / "steps"
+    say("7. report ...")
+    path = Path(step_report(cfg, log)["report"])
     progress.report("demo steps", total, total)
-    return report
+    return path
 
 
 def _run_step(
