@@ -31,7 +31,11 @@ def task_runner(spec: RunnerSpec) -> TaskRunner[Any]:
             "n_workers": spec.workers,
             "threads_per_worker": 1,
             "processes": True,
-            "dashboard_address": None,
+            "dashboard_address": ":0",  # a free port: never clash with another cluster
+            # No memory limit, hence no spill folder: Dask names it "storage" inside each worker's
+            # scratch folder, which it puts on sys.path, and with an editable install of this
+            # project `import storage` would then find that empty folder instead of the package.
+            "memory_limit": 0,
             "env": {"PREFECT_API_URL": api_url},
         }
     )
