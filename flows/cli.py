@@ -117,6 +117,9 @@ def demo(
     encoder: Annotated[
         Path | None, typer.Option(help="encoder (default: the shipped assets/default/encoder)")
     ] = None,
+    fresh: Annotated[
+        bool, typer.Option("--fresh", help="empty --out first instead of resuming it")
+    ] = False,
     logs: Annotated[bool, typer.Option("--logs", help="show Prefect's run logs, no bar")] = False,
 ) -> None:
     """Run the whole mission on the shipped default models and write a report with measured quality."""
@@ -126,15 +129,14 @@ def demo(
     if not logs:  # the steps print one line each; the flows' and HTTP client's INFO logs stay quiet
         logging.getLogger().setLevel(logging.WARNING)
 
-    cfg = DemoConfig(out=out)
     changes = {k: v for k, v in (("generator", generator), ("encoder", encoder)) if v is not None}
-    cfg = DemoConfig(**{**cfg.__dict__, **changes})
+    cfg = DemoConfig(out=out, **changes)
     for what, path in (("generator", cfg.generator), ("encoder", cfg.encoder)):
         if not path.exists():
             raise _fail(f"{what} {path}: not found; expected the shipped model (see docs/demo.md)")
     try:
         with shown(not logs):
-            report = run_demo(cfg, say=console.print)
+            report = run_demo(cfg, say=console.print, fresh=fresh)
     except flow_errors() as exc:
         raise _fail(f"{type(exc).__name__}: {exc}") from exc
     console.print(f"[bold green]report:[/] {report}")

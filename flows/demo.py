@@ -43,6 +43,7 @@ from flows.demo_eval import (
 from toyfaces.segnet import SegProgress, SegTrainConfig
 
 VGG16_FILE = "vgg16-397923af.pth"
+RUN_FILE = "demo_run.json"
 
 
 @dataclass(frozen=True)
@@ -307,11 +308,18 @@ def run_demo(
     say: Callable[[str], None] = print,
     only: Sequence[str] | None = None,
     report: bool = True,
+    fresh: bool = False,
 ) -> Path:
     """Run (or resume) every step (or the ``only`` ones, in order), then write the report; returns
-    the report's path (or the step results' folder with ``report=False``)."""
+    the report's path (or the step results' folder with ``report=False``). A folder left by a run
+    with other models or settings is refused, or with ``fresh=True`` emptied first."""
+    # absolute paths: the flows link their previews by file URI, and stores record model paths
+    cfg = replace(
+        cfg, out=cfg.out.resolve(), generator=cfg.generator.resolve(), encoder=cfg.encoder.resolve()
+    )
+    check_previous(cfg, fresh=fresh)
     cfg.out.mkdir(parents=True, exist_ok=True)
-    save_json(cfg.out / "demo_config.json", cfg.to_dict())
+    save_json(cfg.out / RUN_FILE, run_identity(cfg))
     log = StepLog()
     steps = [s for s in STEPS if only is None or s[0] in only]
     total = len(steps) + int(report)
@@ -324,6 +332,43 @@ def run_demo(
     path = Path(step_report(cfg, log)["report"])
     progress.report("demo steps", total, total)
     return path
+
+
+def run_identity(cfg: DemoConfig) -> dict[str, Any]:
+    """What a run's results depend on: its settings and the sha256 of every model file."""
+    from storage import sha256_file
+
+    files = sorted(p for d in (cfg.generator, cfg.encoder) for p in _files(d))
+    return {"config": cfg.to_dict(), "models": {str(p): sha256_file(p) for p in files}}
+
+
+def _files(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+
+
+def check_previous(cfg: DemoConfig, *, fresh: bool) -> None:
+    """Resume only a run made with the same models and settings; ``fresh`` empties the folder."""
+    import json
+
+    path = cfg.out / RUN_FILE
+    if fresh and cfg.out.exists():
+        shutil.rmtree(cfg.out)
+    if not path.is_file():
+        if cfg.out.is_dir() and any(cfg.out.iterdir()):
+            raise ValueError(
+                f"out {cfg.out}: not empty and not a demo folder (no {RUN_FILE}); expected a new or "
+                "empty folder, or a demo folder to resume"
+            )
+        return
+    before, now = json.loads(path.read_text(encoding="utf-8")), run_identity(cfg)
+    if before != now:
+        changed = [k for k in now["config"] if before.get("config", {}).get(k) != now["config"][k]]
+        if before.get("models") != now["models"]:
+            changed.append("model files")
+        raise ValueError(
+            f"out {cfg.out}: made by a run with other {', '.join(changed)}; expected the same to "
+            "resume (use --fresh to start over in this folder, or another --out)"
+        )
 
 
 def _run_step(

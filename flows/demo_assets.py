@@ -53,10 +53,11 @@ def train_default_encoder(
     from flows.embedding import train_encoder
     from flows.params import TrainEncoderParams
 
+    work = work.resolve()  # the flow's report links its preview by file URI (absolute paths only)
     images = write_training_images(work / "real", list(image_seeds))
     params = TrainEncoderParams.model_validate(
         {
-            "generator": generator,
+            "generator": generator.resolve(),
             "out": work / "train",
             "images": images,
             "source": "mixed",

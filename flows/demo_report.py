@@ -51,7 +51,11 @@ def figure_annotations(cfg: DemoConfig, fig: Path) -> Path:
     from flows.demo import _annotated
 
     images, masks = _annotated(cfg)
-    return _columns(fig / "annotations.png", [images, _overlays(images, masks)][:2])
+    pairs = np.stack(
+        [t for i, m in zip(images, _overlays(images, masks), strict=True) for t in (i, m)]
+    )
+    pairs = pairs.repeat(2, axis=1).repeat(2, axis=2)
+    return save_png(grid_image(pairs, cols=8), fig / "annotations.png")
 
 
 def figure_dataset(cfg: DemoConfig, fig: Path) -> tuple[Path, Path]:
@@ -256,7 +260,7 @@ def write_report(cfg: DemoConfig, log: StepLog) -> Path:
         "",
         f"Candidates drawn for annotation:\n\n![samples]({rel[samples]})",
         "",
-        f"The {cfg.n_annotate} annotated candidates (image | oracle mask):\n\n"
+        f"The {cfg.n_annotate} annotated candidates (pairs: image | oracle mask):\n\n"
         f"![annotations]({rel[annotations]})",
         "",
         "Generated samples (image | interpreter labels | oracle labels | uncertainty):\n\n"

@@ -7,6 +7,7 @@ import logging
 import os
 import re
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -82,3 +83,6 @@ def test_demo_end_to_end_and_resume(tmp_path: Path) -> None:
     assert again == report
     assert sum("skipped" in s for s in said) == 8
     assert "(this run reused it)" in again.read_text(encoding="utf-8")
+    # other settings (or other model files) are refused before any work, naming what changed
+    with pytest.raises(ValueError, match="segnet_steps"):
+        run_demo(replace(cfg, segnet_steps=4), say=said.append)
