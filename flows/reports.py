@@ -6,7 +6,6 @@ Shapes: N samples, H/W image size, K classes.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,20 +48,20 @@ def write_preview(
     uncertainty: np.ndarray | None,
     palette: Sequence[Sequence[int]],
 ) -> Path:
-    """One row per sample: image | label overlay | uncertainty (whatever is given), as a PNG."""
+    """One row per sample: image | label overlay | uncertainty (heat map scaled to the largest
+    value shown), as a PNG; images alone make a square grid."""
+    if labels is None and uncertainty is None:
+        return save_png(grid_image(images), path)
     pal = np.asarray(palette, dtype=np.uint8).reshape(-1, 3)
-    tiles: list[np.ndarray] = []
-    vmax = float(np.max(uncertainty)) if uncertainty is not None and uncertainty.size else 1.0
-    for i, image in enumerate(images):
-        tiles.append(image)
-        if labels is not None:
-            tiles.append(overlay(image, labels[i], pal))
-        if uncertainty is not None:
-            tiles.append(heat(uncertainty[i], vmax))
-    cols = 1 + (labels is not None) + (uncertainty is not None)
-    if cols == 1:
-        cols = max(1, math.ceil(math.sqrt(len(tiles))))
-    return save_png(grid_image(np.stack(tiles), cols=cols), path)
+    columns = [images]
+    if labels is not None:
+        columns.append(
+            np.stack([overlay(im, lab, pal) for im, lab in zip(images, labels, strict=True)])
+        )
+    if uncertainty is not None:
+        vmax = float(np.max(uncertainty)) if uncertainty.size else 1.0
+        columns.append(np.stack([heat(u, vmax) for u in uncertainty]))
+    return write_columns(path, columns)
 
 
 def write_columns(path: Path, columns: Sequence[np.ndarray]) -> Path:

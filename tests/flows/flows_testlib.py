@@ -102,10 +102,9 @@ def assert_same_store(a: Path, b: Path) -> None:
 
 
 def cli(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 600
+    *args: str, env: dict[str, str] | None = None, cwd: Path = REPO, timeout: float = 600
 ) -> subprocess.CompletedProcess[str]:
     """``datasetgan ARGS`` in a subprocess (its own Prefect server or the one in ``env``)."""
     cmd = [sys.executable, "-m", "flows.cli", *args]
-    return subprocess.run(
-        cmd, cwd=REPO, env=env or dict(os.environ), capture_output=True, text=True, timeout=timeout
-    )
+    env = env or dict(os.environ)
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)

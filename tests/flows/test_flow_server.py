@@ -45,8 +45,10 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def _generate(
     server: LocalServer, assets: tuple[Path, Path], out: Path, *extra: str
 ) -> dict[str, str]:
+    """`datasetgan generate`, run from the store's parent folder (not the checkout)."""
     args = ["generate", str(assets[0]), str(assets[1]), "--out", str(out), "--n", "32"]
-    result = cli(*args, "--shard-size", "4", "--batch-size", "4", *extra, env=server.env())
+    args += ["--shard-size", "4", "--batch-size", "4", *extra]
+    result = cli(*args, env=server.env(), cwd=out.parent)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result.__dict__
 
