@@ -127,7 +127,8 @@ def demo(
     from flows.demo import DemoConfig, run_demo, shown
 
     if not logs:  # the steps print one line each; the flows' and HTTP client's INFO logs stay quiet
-        logging.getLogger().setLevel(logging.WARNING)
+        for handler in logging.getLogger().handlers:
+            handler.setLevel(logging.WARNING)
 
     changes = {k: v for k, v in (("generator", generator), ("encoder", encoder)) if v is not None}
     cfg = DemoConfig(out=out, **changes)
