@@ -86,3 +86,25 @@ def test_demo_end_to_end_and_resume(tmp_path: Path) -> None:
     # other settings (or other model files) are refused before any work, naming what changed
     with pytest.raises(ValueError, match="segnet_steps"):
         run_demo(replace(cfg, segnet_steps=4), say=said.append)
+
+
+def test_demo_refuses_a_foreign_folder(tmp_path: Path) -> None:
+    from flows.demo import check_previous
+
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="not a demo folder"):
+        check_previous(DemoConfig(out=tmp_path), fresh=False)
+    assert (tmp_path / "notes.txt").is_file()  # nothing removed without --fresh
+
+
+def test_demo_cli_names_a_missing_model(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    result = CliRunner().invoke(
+        app, ["demo", "--out", str(tmp_path / "d"), "--generator", str(tmp_path / "none")]
+    )
+    assert result.exit_code == 2
+    assert "generator" in result.output and "not found" in result.output
+    assert not (tmp_path / "d").exists()
