@@ -7,6 +7,7 @@ on the runner the parameters name (threads, or a Dask cluster through a ``render
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -66,8 +67,8 @@ def run_shards(plan: StorePlan, runner: RunnerSpec, png_dir: str | None = None) 
 
 
 def publish(
-    kind: str, plan: StorePlan, summary: Summary, title: str, extra: list[str] = ()
-) -> None:  # type: ignore[assignment]
+    kind: str, plan: StorePlan, summary: Summary, title: str, extra: Sequence[str] = ()
+) -> None:
     """The run's table and markdown artifacts."""
     key = artifact_key(kind, Path(plan.store))
     publish_table(key, summary.rows, f"{title}: {plan.store}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import numpy as np
@@ -144,7 +144,8 @@ class ProgressArtifact:
 
     def __init__(self, key: str, total: int, description: str) -> None:
         self.total = max(total, 1)
-        self.id: UUID = create_progress_artifact(progress=0.0, key=key, description=description)
+        made = create_progress_artifact(progress=0.0, key=key, description=description)
+        self.id = cast(UUID, made)  # sync call: a UUID
 
     def update(self, done: int) -> None:
         update_progress_artifact(artifact_id=self.id, progress=100.0 * done / self.total)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from prefect import serve
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
@@ -40,7 +40,7 @@ def deployments(build: BuildParams, cron: str) -> list[RunnerDeployment]:
         )
         for f in (sample_for_annotation, train_interpreter, generate_dataset)
     ]
-    return [scheduled, *on_demand]
+    return cast(list[RunnerDeployment], [scheduled, *on_demand])  # sync calls: deployments
 
 
 def run_server_and_serve(build: BuildParams, cron: str, *, start_server: bool) -> None:
