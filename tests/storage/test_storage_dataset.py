@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +14,6 @@ import pytest
 import torch
 from PIL import Image
 from storage_testlib import CLASSES, SHARD, build, sample_batch
-from torch.utils.data import DataLoader
 
 from storage import SegmentationDataset, ShardedStore, export_pngs, keep_rows
 
@@ -45,15 +47,34 @@ def test_pickles_without_open_files(store: ShardedStore) -> None:
     ds.close()
 
 
+_LOADER_CHECK = """
+import sys, torch
+from torch.utils.data import DataLoader
+from storage_testlib import sample_batch
+from storage import SegmentationDataset
+path, method, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ds = SegmentationDataset(path, image_dtype="uint8")
+ds[0]  # a handle opened in the parent must not leak into the workers
+loader = DataLoader(ds, batch_size=3, num_workers=2, multiprocessing_context=method)
+images, labels = zip(*loader, strict=True)
+want = sample_batch(0, n)
+assert torch.equal(torch.cat(images), torch.from_numpy(want["image"]).permute(0, 3, 1, 2))
+assert torch.equal(torch.cat(labels), torch.from_numpy(want["label"]))
+print("ok")
+"""
+
+
 @pytest.mark.parametrize("method", ["fork", "spawn"])
 def test_dataloader_two_workers(store: ShardedStore, method: str) -> None:
-    ds = SegmentationDataset(store.path, image_dtype="uint8")
-    ds[0]  # a handle opened in the parent must not leak into the workers
-    loader = DataLoader(ds, batch_size=3, num_workers=2, multiprocessing_context=method)
-    images, labels = zip(*loader, strict=True)
-    want = sample_batch(0, N)
-    assert torch.equal(torch.cat(images), torch.from_numpy(want["image"]).permute(0, 3, 1, 2))
-    assert torch.equal(torch.cat(labels), torch.from_numpy(want["label"]))
+    """Runs in a fresh interpreter, as a training script would: forking a process that already
+    runs other libraries' threads (e.g. an earlier test's Prefect server) is not what is tested."""
+    here = Path(__file__).parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(here), str(here.parent.parent)])}
+    result = subprocess.run(
+        [sys.executable, "-c", _LOADER_CHECK, str(store.path), method, str(N)],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
 
 
 def test_drop_uncertain_leaves_out_the_highest_scores(store: ShardedStore) -> None:
