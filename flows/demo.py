@@ -104,6 +104,7 @@ class StepLog:
 
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     reused: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
 
 
 Step = Callable[[DemoConfig], dict[str, Any]]

@@ -6,6 +6,7 @@ Numbers come only from the run's step results (``<out>/steps/*.json``) and its s
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -177,6 +178,12 @@ def timings_table(log: StepLog) -> list[str]:
         note = " (this run reused it)" if key in log.reused else ""
         out.append(f"| {title}{note} | {s:.1f} |")
     out.append(f"| **total (steps)** | **{total:.1f}** |")
+    wall = time.perf_counter() - log.started
+    out += [
+        "",
+        f"This invocation, up to the figures of the report: {wall:.1f} s wall. Step 1 includes "
+        "starting Prefect's temporary server (once per process). Each step ran torch with one thread.",
+    ]
     return out
 
 
