@@ -120,7 +120,7 @@ def tensors_dataset(
 ) -> Dataset[tuple[torch.Tensor, torch.Tensor]]:
     """uint8 images [N, H, W, 3] + masks [N, H, W] -> (image [3, H, W] in [0, 1], label int64)."""
     x = toyfaces.to_tensor(images, image_range="unit")
-    return TensorDataset(x, torch.from_numpy(masks.astype(np.int64)))
+    return TensorDataset(x, torch.from_numpy(masks.astype(np.int64)))  # type: ignore[return-value]
 
 
 def real_dataset(seeds: Sequence[int]) -> Dataset[tuple[torch.Tensor, torch.Tensor]]:
