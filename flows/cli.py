@@ -143,6 +143,29 @@ def demo(
     console.print(f"[bold green]report:[/] {report}")
 
 
+@app.command("train-gan")
+def train_gan_cmd(
+    out: Annotated[
+        Path, typer.Option(help="training folder (checkpoint.pt, samples/, generator/)")
+    ] = Path("runs/gan-toyfaces"),
+    iterations: Annotated[
+        int, typer.Option(min=1, help="total steps; re-running continues to this")
+    ] = 20_000,
+    images: Annotated[
+        Path | None, typer.Option(help="train on this image folder instead of the toy domain")
+    ] = None,
+    n_images: Annotated[int, typer.Option(min=2, help="toy-domain renders to train on")] = 10_000,
+) -> None:
+    """Train (or resume) a small StyleGAN2 (the default model's architecture, flows/gan.py)."""
+    from flows.gan import train_toy_gan
+
+    try:
+        folder = train_toy_gan(out, iterations=iterations, n_images=n_images, images_dir=images)
+    except ValueError as exc:
+        raise _fail(str(exc)) from exc
+    console.print(f"generator (G_ema) in {folder}; sample grids in {out / 'samples'}")
+
+
 app.command("sample")(commands.sample)
 app.command("train-interpreter")(commands.train_interpreter)
 app.command("generate")(commands.generate)

@@ -34,15 +34,43 @@ def toy_training_images(n_images: int, *, first_seed: int = 1_000_000) -> torch.
     return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
 
 
+def folder_training_images(folder: Path, resolution: int) -> torch.Tensor:
+    """uint8 [N, 3, R, R] from every readable image under ``folder`` (centre crop, resize)."""
+    from storage.images import ImageReadConfig, list_files, read_images
+
+    files = list_files(folder) if folder.is_dir() else []
+    batch = read_images(files, ImageReadConfig(size=resolution))
+    for failure in batch.failures[:5]:
+        log.warning("skipped %s: %s", failure.path, failure.reason)
+    if len(batch.images) < 2:
+        raise ValueError(f"{folder}: {len(batch.images)} readable images, expected at least 2")
+    return torch.from_numpy(batch.images).permute(0, 3, 1, 2).contiguous()
+
+
 def train_toy_gan(
-    out: Path, *, iterations: int, n_images: int = 10_000, log_every: int = 25
+    out: Path,
+    *,
+    iterations: int,
+    n_images: int = 10_000,
+    images_dir: Path | None = None,
+    log_every: int = 25,
 ) -> Path:
-    """Train (or resume) the default generator in ``out``; returns its G_ema folder."""
+    """Train (or resume) the default architecture in ``out`` on the toy domain (``n_images`` renders)
+    or on the images under ``images_dir``; returns the G_ema folder."""
     from dataclasses import replace
 
     config = replace(TOY_TRAINING, iterations=iterations)
-    log.info("rendering %d training images of the toy domain", n_images)
-    images = toy_training_images(n_images)
+    if images_dir is not None:
+        images = folder_training_images(images_dir, TOY_GENERATOR.resolution)
+    else:
+        log.info("rendering %d training images of the toy domain", n_images)
+        images = toy_training_images(n_images)
+    log.info(
+        "training on %d images to step %d (resumes from %s if present)",
+        len(images),
+        iterations,
+        out,
+    )
     t0 = time.perf_counter()
 
     def progress(step: int, total: int, logs: dict[str, float]) -> None:
