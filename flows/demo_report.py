@@ -37,6 +37,11 @@ def _overlays(images: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return np.stack([overlay(i, lab, PALETTE) for i, lab in zip(images, labels, strict=True)])
 
 
+def _masks(labels: np.ndarray) -> np.ndarray:
+    """Label maps [N, H, W] in the palette's colours (uint8 [N, H, W, 3])."""
+    return toyfaces.colour_mask(np.clip(labels, 0, len(PALETTE) - 1))
+
+
 def _heats(maps: np.ndarray) -> np.ndarray:
     vmax = float(np.max(maps)) if maps.size else 1.0
     return np.stack([heat(m, vmax) for m in maps])
@@ -52,15 +57,13 @@ def figure_annotations(cfg: DemoConfig, fig: Path) -> Path:
     from flows.demo import _annotated
 
     images, masks = _annotated(cfg)
-    pairs = np.stack(
-        [t for i, m in zip(images, _overlays(images, masks), strict=True) for t in (i, m)]
-    )
+    pairs = np.stack([t for i, m in zip(images, _masks(masks), strict=True) for t in (i, m)])
     pairs = pairs.repeat(2, axis=1).repeat(2, axis=2)
     return save_png(grid_image(pairs, cols=8), fig / "annotations.png")
 
 
 def figure_dataset(cfg: DemoConfig, fig: Path) -> tuple[Path, Path]:
-    """Generated samples: image | interpreter labels | oracle labels | uncertainty; and the most
+    """Generated samples: image | labels over it | labels | oracle labels | uncertainty; and the most
     certain vs the most uncertain samples of the evaluated part."""
     rows = read_store(cfg.out / "dataset", ("image", "label", "uncertainty", "score"),
                       cfg.n_eval_generated)  # fmt: skip
@@ -72,7 +75,8 @@ def figure_dataset(cfg: DemoConfig, fig: Path) -> tuple[Path, Path]:
         [
             rows["image"][pick],
             _overlays(rows["image"][pick], rows["label"][pick]),
-            _overlays(rows["image"][pick], oracle),
+            _masks(rows["label"][pick]),
+            _masks(oracle),
             _heats(unc[pick]),
         ],
     )
@@ -83,7 +87,7 @@ def figure_dataset(cfg: DemoConfig, fig: Path) -> tuple[Path, Path]:
         fig / "uncertainty.png",
         [
             rows["image"][ends],
-            _overlays(rows["image"][ends], rows["label"][ends]),
+            _masks(rows["label"][ends]),
             _heats(unc[ends]),
         ],
     )
@@ -107,7 +111,7 @@ def figure_reconstructions(cfg: DemoConfig, fig: Path) -> Path:
     )
     return _columns(
         fig / "reconstructions.png",
-        [inputs, recon, _overlays(recon, rows["label"]), _overlays(inputs, exact)],
+        [inputs, recon, _masks(rows["label"]), _masks(exact)],
     )
 
 
@@ -270,7 +274,8 @@ def write_report(cfg: DemoConfig, log: StepLog) -> Path:
         f"The {cfg.n_annotate} annotated candidates (pairs: image | oracle mask):\n\n"
         f"![annotations]({rel[annotations]})",
         "",
-        "Generated samples (image | interpreter labels | oracle labels | uncertainty):\n\n"
+        "Generated samples (image | interpreter labels over it | interpreter labels | oracle labels | "
+        "uncertainty):\n\n"
         f"![dataset]({rel[dataset]})",
         "",
         "Most certain (top) and most uncertain (bottom) generated samples (image | labels | "
