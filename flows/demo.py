@@ -380,7 +380,7 @@ def _run_step(
     path = cfg.out / "steps" / f"{key}.json"
     if path.is_file():
         log.reused.append(key)
-        say(f"{title}: done before ({path}), skipped")
+        say(f"{title}: done before, skipped")
         return dict(json.loads(path.read_text(encoding="utf-8")))
     say(f"{title} ...")
     t0 = time.perf_counter()
