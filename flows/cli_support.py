@@ -104,6 +104,10 @@ def run(
     flow_fn: Callable[[Any], dict[str, Any]], params: BaseModel, *, verbose: bool
 ) -> dict[str, Any]:
     """Run a flow here; errors become one clear line and exit code 2."""
+    from prefect.settings import PREFECT_API_URL
+
+    where = PREFECT_API_URL.value() or "none set: a temporary local server starts first (10-30 s)"
+    console.print(f"[dim]{getattr(flow_fn, 'name', 'flow')}: Prefect API {where}[/]")
     try:
         with bar(not verbose):
             result = flow_fn(params)
