@@ -74,7 +74,8 @@ def plan_build(p: BuildParams) -> StorePlan:
 
 def _plan(store: ShardedStore, recipe: Recipe, n: int, drop_uncertain: float = 0.0) -> StorePlan:
     pending = store.pending(n)
-    before = sum(s.n_samples for s in store.plan(n) if s not in pending)
+    shards = len(store.plan(n))
+    before = sum(r.n_samples for r in store.validate().records if r.index < shards)
     return StorePlan(
         store=str(store.path),
         recipe=recipe,
