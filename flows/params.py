@@ -10,9 +10,16 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 NoiseMode = Literal["const", "none"]
 Codec = Literal["zstd", "gzip", "none"]
@@ -69,6 +76,14 @@ def _existing(path: Path, what: str, expected: str) -> Path:
     return path
 
 
+def _checkpoint(path: Path) -> Path:
+    return _existing(path, "generator", "a checkpoint (folder, .pt or .safetensors)")
+
+
+Checkpoint = Annotated[Path, AfterValidator(_checkpoint)]
+"""A generator checkpoint that exists (checked when parameters are built)."""
+
+
 def _store_dir(path: Path, what: str) -> Path:
     if not (path / STORE_SPEC).is_file():
         raise ValueError(
@@ -107,7 +122,7 @@ def _check_shard_multiple(shard_size: int, batch_size: int) -> None:
 class SampleParams(Params):
     """sample_for_annotation: N samples from a seed -> samples store + PNGs for annotators."""
 
-    generator: Path
+    generator: Checkpoint
     out: Path = Field(description="output folder: samples/ (store), images/ (PNG), preview PNG")
     n: int = Field(ge=1, le=1_000_000)
     render: RenderSpec = RenderSpec()
@@ -116,11 +131,6 @@ class SampleParams(Params):
         None, description="classes annotators will use (recorded)"
     )
     runner: RunnerSpec = RunnerSpec()
-
-    @field_validator("generator")
-    @classmethod
-    def _generator_exists(cls, v: Path) -> Path:
-        return _existing(v, "generator", "a checkpoint (folder, .pt or .safetensors)")
 
     @model_validator(mode="after")
     def _multiple(self) -> SampleParams:
@@ -131,7 +141,7 @@ class SampleParams(Params):
 class TrainInterpreterParams(Params):
     """train_interpreter: annotation masks + the samples store they were drawn from -> interpreter."""
 
-    generator: Path
+    generator: Checkpoint
     annotations: Path = Field(
         description="folder of PNG masks named by sample id + classes.txt/json"
     )
@@ -147,11 +157,6 @@ class TrainInterpreterParams(Params):
     seed: int = Field(0, ge=0)
     threads: int = Field(0, ge=0, description="torch threads (0 = torch's default)")
     suggest: int = Field(0, ge=0, description="rank this many unannotated samples to annotate next")
-
-    @field_validator("generator")
-    @classmethod
-    def _generator_exists(cls, v: Path) -> Path:
-        return _existing(v, "generator", "a checkpoint (folder, .pt or .safetensors)")
 
     @field_validator("annotations")
     @classmethod
@@ -169,7 +174,7 @@ class TrainInterpreterParams(Params):
 class GenerateParams(Params):
     """generate_dataset: generator + interpreter + N -> labelled samples store (resumable)."""
 
-    generator: Path
+    generator: Checkpoint
     interpreter: Path
     out: Path = Field(description="store folder; re-running with the same values resumes it")
     n: int = Field(ge=1, le=100_000_000)
@@ -184,11 +189,6 @@ class GenerateParams(Params):
     )
     compression: Codec = "zstd"
     runner: RunnerSpec = RunnerSpec()
-
-    @field_validator("generator")
-    @classmethod
-    def _generator_exists(cls, v: Path) -> Path:
-        return _existing(v, "generator", "a checkpoint (folder, .pt or .safetensors)")
 
     @model_validator(mode="after")
     def _consistent(self) -> GenerateParams:
@@ -247,7 +247,7 @@ class EncoderSpec(Params):
 class TrainEncoderParams(Params):
     """train_encoder: generator (+ real images) -> encoder folder (resumable training)."""
 
-    generator: Path
+    generator: Checkpoint
     out: Path = Field(description="training folder: train_state.pt, encoder/, grids/, history.json")
     images: Path | None = Field(None, description="folder of real images (source images/mixed)")
     encoder: EncoderSpec = EncoderSpec()
@@ -263,11 +263,6 @@ class TrainEncoderParams(Params):
     seed: int = Field(0, ge=0)
     checkpoint_every: int = Field(500, ge=1)
     threads: int = Field(0, ge=0, description="torch threads (0 = torch's default)")
-
-    @field_validator("generator")
-    @classmethod
-    def _generator_exists(cls, v: Path) -> Path:
-        return _existing(v, "generator", "a checkpoint (folder, .pt or .safetensors)")
 
     @model_validator(mode="after")
     def _images_when_needed(self) -> TrainEncoderParams:
