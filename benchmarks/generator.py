@@ -11,7 +11,7 @@ Variants:
   reference   grouped modulated convolution (rosinality's fused=True formulation), default malloc
   grouped+    the same with our allocator tuning (models.runtime.tune_cpu_allocator)
   ours        batched modulated convolution + allocator tuning: what `datasetgan` uses on CPU
-  rosinality  rosinality's own Generator, imported from --rosinality DIR (optional)
+  rosinality  rosinality's own Generator as people run it (default malloc), from --rosinality DIR
 """
 
 from __future__ import annotations
@@ -68,9 +68,6 @@ def run_variant(name: str, args: argparse.Namespace, out: Path) -> None:
         sys.path.insert(0, args.rosinality)
         import model  # type: ignore[import-not-found]
 
-        from models.runtime import tune_cpu_allocator
-
-        tune_cpu_allocator()
         g, ws = _inputs(args.resolution, args.batch)
         theirs = model.Generator(args.resolution, 512, 8, channel_multiplier=2).eval()
         theirs.load_state_dict(
