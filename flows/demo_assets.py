@@ -1,6 +1,6 @@
 """The shipped default models (``assets/default/``): the exact recipe that trains the default encoder.
 
-    .venv/bin/python -m flows.demo_assets encoder [--steps 3000] [--threads 1]
+    .venv/bin/python -m flows.demo_assets encoder [--steps 1500] [--threads 1]
 
 trains a narrow 64 px e4e encoder for ``assets/default/generator`` through the ``train_encoder`` flow
 (Prefect's ephemeral mode, as the CLI runs it) in ``runs/encoder-default/`` (resumable) and copies the
@@ -42,7 +42,7 @@ def train_default_encoder(
     generator: Path = GENERATOR_DIR,
     work: Path = Path("runs/encoder-default"),
     dest: Path = ENCODER_DIR,
-    steps: int = 3000,
+    steps: int = 1500,
     threads: int = 1,
     image_seeds: Sequence[int] = ENCODER_IMAGE_SEEDS,
     units: Sequence[int] = ENCODER_UNITS,
@@ -90,7 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     enc.add_argument("--generator", type=Path, default=GENERATOR_DIR)
     enc.add_argument("--work", type=Path, default=Path("runs/encoder-default"))
     enc.add_argument("--dest", type=Path, default=ENCODER_DIR)
-    enc.add_argument("--steps", type=int, default=3000)
+    enc.add_argument("--steps", type=int, default=1500)
     enc.add_argument("--threads", type=int, default=1)
     args = parser.parse_args(argv)
     from rich.console import Console
