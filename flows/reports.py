@@ -134,7 +134,7 @@ def publish_markdown(key: str, title: str, lines: Sequence[str], preview: Path |
             "",
             f"Preview (image | label overlay | uncertainty): `{preview}`",
             "",
-            f"![preview]({preview.as_uri()})",
+            f"![preview]({preview.resolve().as_uri()})",
         ]
     create_markdown_artifact(markdown="\n".join(text), key=key, description=title)
 
