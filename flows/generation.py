@@ -6,6 +6,7 @@ on the runner the parameters name (threads, or a Dask cluster through a ``render
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,7 @@ from flows.reports import ProgressArtifact, artifact_key, publish_markdown, publ
 from flows.runners import check_runner, task_runner
 from flows.summary import Summary
 from flows.work import ShardStats
+from storage import ShardedStore
 
 
 @flow(name="render-shards", validate_parameters=False)
@@ -75,6 +77,15 @@ def publish(
     publish_markdown(f"{key}-report", title, [*summary.lines, *extra], summary.preview)
 
 
+def remember_drop(plan: StorePlan, fraction: float | None) -> StorePlan:
+    """Record ``fraction`` as the store's ``drop_uncertain`` (None: keep the store's value); returns
+    ``plan`` carrying the value in force, for the summary."""
+    store = ShardedStore.open(plan.store)
+    if fraction is not None and fraction != store.drop_uncertain:
+        store.set_drop_uncertain(fraction)
+    return dataclasses.replace(plan, drop_uncertain=store.drop_uncertain)
+
+
 @flow(name="sample_for_annotation")
 def sample_for_annotation(params: SampleParams) -> dict[str, Any]:
     """N samples from a seed -> ``out/samples`` (store with W+ codes) + ``out/images`` (PNG)."""
@@ -115,7 +126,8 @@ def generate_dataset(params: GenerateParams) -> dict[str, Any]:
     )
     # 2. Render, label and write every pending shard.
     stats = run_shards(plan, params.runner)
-    # 3. Drop the most uncertain fraction (reader view), preview, publish the summary.
+    # 3. Record the uncertainty drop in the store (readers default to it), preview, publish.
+    plan = remember_drop(plan, params.drop_uncertain)
     summary = tasks.summarize(plan, stats, time.perf_counter() - start, params.runner.workers)
     publish("dataset", plan, summary, "Generated dataset")
     return summary.numbers | {"store": plan.store, "preview": str(summary.preview)}
@@ -129,9 +141,10 @@ def build_dataset(params: BuildParams) -> dict[str, Any]:
     check_runner(params.runner)
     plan = tasks.plan_build(params)
     get_run_logger().info("appending %d shards to %s", len(plan.slots), plan.store)
-    # 2. Render, label and write them.
+    # 2. Render, label and write them (each entry rebuild keeps the store's drop_uncertain).
     stats = run_shards(plan, params.runner)
-    # 3. Publish the summary.
+    # 3. Keep the store's drop (a non-zero --drop-uncertain replaces it); publish the summary.
+    plan = remember_drop(plan, params.drop_uncertain or None)
     summary = tasks.summarize(plan, stats, time.perf_counter() - start, params.runner.workers)
     publish("dataset", plan, summary, "Dataset build")
     return summary.numbers | {"store": plan.store, "preview": str(summary.preview)}

@@ -93,7 +93,7 @@ def _preview(plan: StorePlan, store: ShardedStore, samples: np.ndarray) -> Path 
     if not len(samples):
         return None
     n = len(samples) if plan.recipe.kind == "samples" else PREVIEW_SAMPLES
-    ds = SegmentationDataset(store.path, image_dtype="uint8")
+    ds = SegmentationDataset(store.path, drop_uncertain=0.0, image_dtype="uint8")
     pairs = [ds.read(i) for i in range(min(n, 16, len(ds)))]
     ds.close()
     images = np.stack([p[0] for p in pairs])
@@ -124,8 +124,13 @@ def _lines(plan: StorePlan, numbers: dict[str, Any]) -> list[str]:
         f"{numbers['samples_written']} written by this run, {numbers['shards_skipped']} shards already complete)",
         f"- recipe: seed {plan.recipe.render.seed}, truncation {plan.recipe.render.truncation}, "
         f"batch {plan.recipe.render.batch_size}, {plan.recipe.render.threads} torch thread(s) per shard task",
-        "- read it with `storage.SegmentationDataset(store"
-        + (f", drop_uncertain={plan.drop_uncertain})`" if plan.drop_uncertain else ")`"),
+        "- read it with `storage.SegmentationDataset(store)`"
+        + (
+            f" (the store records drop_uncertain={plan.drop_uncertain}; pass drop_uncertain=0.0 "
+            "to read every sample)"
+            if plan.drop_uncertain
+            else ""
+        ),
     ]
     if numbers["dropped"]:
         lines.append(

@@ -3,8 +3,8 @@
 Never imports prefect or models. See docs/storage.md for the on-disk schema.
 """
 
-from storage.dataset import SegmentationDataset, keep_rows
-from storage.entry import ENTRY_NAME, EntryInfo, ShardRecord, load_entry
+from storage.dataset import SegmentationDataset
+from storage.entry import ENTRY_NAME, EntryInfo, ShardRecord, keep_rows, load_entry
 from storage.errors import NotAStoreError, SchemaError, ShardError, StorageError, WriterError
 from storage.export import export_pngs
 from storage.manifest import read_manifest

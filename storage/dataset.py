@@ -13,7 +13,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from storage.entry import ENTRY_NAME, EntryInfo, Verify, load_entry
+from storage.entry import ENTRY_NAME, EntryInfo, Verify, keep_rows, load_entry
 from storage.errors import SchemaError, ShardError
 
 ImageDtype = Literal["float", "uint8"]
@@ -26,26 +26,14 @@ def entry_path_of(path: str | Path) -> Path:
     return p / ENTRY_NAME if p.is_dir() else p
 
 
-def keep_rows(scores: np.ndarray, drop_uncertain: float) -> np.ndarray:
-    """Entry rows kept after dropping the `drop_uncertain` fraction with the highest scores (NaN first).
-
-    scores: [N]; returns sorted row indices [N - floor(drop_uncertain * N)]. Ties break by row.
-    """
-    if not 0.0 <= drop_uncertain < 1.0:
-        raise ValueError(f"got drop_uncertain {drop_uncertain}, expected a fraction in [0, 1)")
-    n = len(scores)
-    n_drop = int(np.floor(drop_uncertain * n + 1e-9))
-    key = np.where(np.isnan(scores), np.inf, scores.astype(np.float64))
-    order = np.argsort(-key, kind="stable")
-    return np.sort(order[n_drop:])
-
-
 class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     """(image, label) pairs of a samples store: image [3,H,W] (float32 in [0,1], or uint8), label [H,W] int64.
 
     path: the store directory or its data.h5. The shards are opened lazily in each process that reads
     (DataLoader workers under fork or spawn); the dataset pickles without open files.
-    drop_uncertain: leave out this fraction of samples with the highest `score`; nothing is rewritten.
+    drop_uncertain: leave out this fraction of samples with the highest `score` (NaN counts as most
+        uncertain); nothing is rewritten. None (default): the store's own value, the `drop_uncertain`
+        attribute of data.h5 (`ShardedStore.set_drop_uncertain`; 0 when absent). 0.0 reads every sample.
     transform: called as transform(image, label) -> (image, label) on every item.
     verify: how the shards are checked at construction ("stat", "deep" or "none").
     max_open_files: shards kept open per process (least recently used are closed beyond it).
@@ -55,7 +43,7 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self,
         path: str | Path,
         *,
-        drop_uncertain: float = 0.0,
+        drop_uncertain: float | None = None,
         transform: Transform | None = None,
         image_dtype: ImageDtype = "float",
         verify: Verify = "stat",
@@ -72,9 +60,8 @@ class SegmentationDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self.max_open_files = max_open_files
         self._files = [info.shard_path(r) for r in info.records]
         self._shard_of, self._row_of, self._sample_of = _index_arrays(info)
-        n = len(self._shard_of)
-        scores = _read_scores(self.entry_path, info) if drop_uncertain > 0 else np.zeros(n)
-        self.rows = keep_rows(scores, drop_uncertain)
+        self.drop_uncertain = info.drop_uncertain if drop_uncertain is None else drop_uncertain
+        self.rows = _kept_rows(self.entry_path, info, self.drop_uncertain)
         self._open: OrderedDict[int, tuple[h5py.File, h5py.Dataset, h5py.Dataset]] = OrderedDict()
         self._pid = os.getpid()
 
@@ -176,6 +163,20 @@ def _require_fields(info: EntryInfo, names: tuple[str, ...]) -> None:
     missing = [n for n in names if n not in info.spec.field_names]
     if missing:
         raise SchemaError(info.path, f"{info.spec.kind} store has no {missing}", f"fields {names}")
+
+
+def _kept_rows(entry: Path, info: EntryInfo, drop_uncertain: float) -> np.ndarray:
+    """Sorted entry rows [N'] left after dropping the `drop_uncertain` most uncertain fraction."""
+    n = info.n_samples
+    if drop_uncertain == 0.0:
+        return np.arange(n, dtype=np.int64)
+    if drop_uncertain == info.drop_uncertain and "score" in info.spec.field_names:
+        with h5py.File(entry, "r") as f:
+            kept = f["manifest"]["kept"][...] if "kept" in f["manifest"] else None
+        if kept is not None and len(kept) == n:
+            return np.flatnonzero(kept).astype(np.int64)
+    scores = _read_scores(entry, info) if n else np.zeros(0, dtype=np.float32)
+    return keep_rows(scores, drop_uncertain)
 
 
 def _read_scores(entry: Path, info: EntryInfo) -> np.ndarray:

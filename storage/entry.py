@@ -50,6 +50,7 @@ class EntryInfo:
     spec: StoreSpec
     provenance: Provenance
     records: tuple[ShardRecord, ...]
+    drop_uncertain: float = 0.0
 
     @property
     def n_samples(self) -> int:
@@ -60,9 +61,20 @@ class EntryInfo:
 
 
 def write_entry(
-    store_dir: Path, spec: StoreSpec, provenance: Provenance, records: Sequence[ShardRecord]
+    store_dir: Path,
+    spec: StoreSpec,
+    provenance: Provenance,
+    records: Sequence[ShardRecord],
+    *,
+    drop_uncertain: float = 0.0,
 ) -> Path:
-    """Atomically (re)write `store_dir/data.h5` over `records` (sorted by shard index)."""
+    """Atomically (re)write `store_dir/data.h5` over `records` (sorted by shard index).
+
+    drop_uncertain: stored as the root attribute of that name; `manifest/kept` [N] marks the rows
+    `keep_rows` keeps (samples stores ranked by `score`; stores without `score` keep every row).
+    """
+    if not 0.0 <= drop_uncertain < 1.0:
+        raise ValueError(f"got drop_uncertain {drop_uncertain}, expected a fraction in [0, 1)")
     records = sorted(records, key=lambda r: r.index)
     final = store_dir / ENTRY_NAME
     tmp = store_dir / f".data.{secrets.token_hex(6)}.h5.tmp"
@@ -73,6 +85,7 @@ def write_entry(
             for fs in spec.fields:
                 _write_virtual(f, fs.name, fs.h5_dtype, fs.shape, records)
                 f[fs.name].attrs["meaning"] = fs.meaning
+            _write_kept(f, spec, records, drop_uncertain)
         fsync_path(tmp)
         os.replace(tmp, final)
         fsync_path(store_dir)
@@ -113,6 +126,33 @@ def _write_tables(f: h5py.File, records: Sequence[ShardRecord]) -> None:
     for name, parts in (("sample", sample), ("shard", shard), ("row", row)):
         data = np.concatenate(parts) if parts else np.zeros(0)
         m.create_dataset(name, data=data.astype(np.int64))
+
+
+def _write_kept(
+    f: h5py.File, spec: StoreSpec, records: Sequence[ShardRecord], drop_uncertain: float
+) -> None:
+    """Root attribute `drop_uncertain` and `manifest/kept` [N] bool (call after the virtual datasets)."""
+    n = sum(r.n_samples for r in records)
+    kept = np.ones(n, dtype=bool)
+    if drop_uncertain > 0 and n and "score" in spec.field_names:
+        kept[:] = False
+        kept[keep_rows(np.asarray(f["score"][...], dtype=np.float32), drop_uncertain)] = True
+    f.attrs["drop_uncertain"] = float(drop_uncertain)
+    f["manifest"].create_dataset("kept", data=kept)
+
+
+def keep_rows(scores: np.ndarray, drop_uncertain: float) -> np.ndarray:
+    """Entry rows kept after dropping the `drop_uncertain` fraction with the highest scores (NaN first).
+
+    scores: [N]; returns sorted row indices [N - floor(drop_uncertain * N)]. Ties break by row.
+    """
+    if not 0.0 <= drop_uncertain < 1.0:
+        raise ValueError(f"got drop_uncertain {drop_uncertain}, expected a fraction in [0, 1)")
+    n = len(scores)
+    n_drop = int(np.floor(drop_uncertain * n + 1e-9))
+    key = np.where(np.isnan(scores), np.inf, scores.astype(np.float64))
+    order = np.argsort(-key, kind="stable")
+    return np.sort(order[n_drop:])
 
 
 def _write_virtual(
@@ -169,7 +209,13 @@ def load_entry(path: Path, *, verify: Verify = "stat") -> EntryInfo:
         ShardRecord(*(int(v) for v in vals))
         for vals in zip(*(table[k] for k in fields), strict=True)
     )
-    info = EntryInfo(path=path, spec=spec, provenance=provenance, records=records)
+    info = EntryInfo(
+        path=path,
+        spec=spec,
+        provenance=provenance,
+        records=records,
+        drop_uncertain=float(attrs.get("drop_uncertain", 0.0)),
+    )
     if verify != "none":
         verify_shards(info, deep=verify == "deep")
     return info

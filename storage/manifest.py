@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import h5py
+import numpy as np
 import pandas as pd
 
 from storage.entry import load_entry
@@ -17,7 +18,8 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     Row r (the DataFrame index) is row r of every dataset in data.h5. Columns: `sample` (the sample's
     index in its build: shard * shard_size + row), `shard`, `row` (index inside the shard), then every
     scalar field of the store (samples store: `seed`, `score`; embeddings store: `source`, `status`,
-    `error` and the metrics).
+    `error` and the metrics), then `kept` (bool: the row survives the store's `drop_uncertain`, the
+    data.h5 attribute; every row of an embeddings store, and of an entry written before that column).
     """
     p = Path(path)
     if p.is_dir():
@@ -34,6 +36,9 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
                 columns[fs.name] = f[fs.name].asstr()[...]
             else:
                 columns[fs.name] = f[fs.name][...]
+        n = len(columns["sample"])  # type: ignore[arg-type]
+        kept = f["manifest"]["kept"][...] if "kept" in f["manifest"] else None
+        columns["kept"] = kept if kept is not None and len(kept) == n else np.ones(n, dtype=bool)
     frame = pd.DataFrame(columns)
     frame.index.name = "entry_row"
     return frame

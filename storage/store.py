@@ -2,7 +2,8 @@
 
 Layout of a store directory:
 
-    store.json              spec + provenance (source of truth, written once by `create`)
+    store.json              spec + provenance (source of truth, written once by `create`), and the
+                            reader default `drop_uncertain` (`set_drop_uncertain`)
     data.h5                 entry file: one virtual dataset per field over all complete shards
     shards/shard-00000.h5   samples 0 .. S-1 (S = spec.shard_size)
     shards/shard-00001.h5   samples S .. 2S-1, ...
@@ -67,10 +68,13 @@ def store_dir_of(path: str | Path) -> Path:
 class ShardedStore:
     """A sharded HDF5 store on disk. Make one with `create` or `open`; never holds files open."""
 
-    def __init__(self, path: Path, spec: StoreSpec, provenance: Provenance) -> None:
+    def __init__(
+        self, path: Path, spec: StoreSpec, provenance: Provenance, drop_uncertain: float = 0.0
+    ) -> None:
         self.path = path
         self.spec = spec
         self.provenance = provenance
+        self.drop_uncertain = drop_uncertain
 
     # ---- creation and opening -------------------------------------------------------------------
 
@@ -116,16 +120,7 @@ class ShardedStore:
         """Open the store at `path` (its directory, data.h5 or store.json) for writing or inspection."""
         root = store_dir_of(path)
         spec_path = root / SPEC_NAME
-        try:
-            data = json.loads(spec_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise NotAStoreError(
-                spec_path, "is missing", "a store created by ShardedStore.create"
-            ) from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise NotAStoreError(
-                spec_path, f"is not valid JSON ({exc})", "the store's spec"
-            ) from exc
+        data = _read_meta(spec_path)
         check_schema_version(data.get("schema_version"), spec_path)
         spec = StoreSpec.from_dict(data.get("spec", {}), spec_path)
         try:
@@ -134,7 +129,7 @@ class ShardedStore:
             raise SchemaError(
                 spec_path, f"invalid provenance ({exc})", "the store's provenance"
             ) from exc
-        return cls(root, spec, prov)
+        return cls(root, spec, prov, _drop_of(data, spec_path))
 
     def _check_compatible(self, spec: StoreSpec, prov: Provenance) -> None:
         where = self.path / SPEC_NAME
@@ -213,10 +208,37 @@ class ShardedStore:
         return w.final_path
 
     def refresh_entry(self) -> Path:
-        """Rebuild data.h5 over every complete shard (atomically, serialised between processes)."""
+        """Rebuild data.h5 over every complete shard (atomically, serialised between processes).
+
+        The `drop_uncertain` it records is re-read from store.json, so another process's
+        `set_drop_uncertain` is kept.
+        """
         with _lock(self.path):
-            records = self._scan()
-            return write_entry(self.path, self.spec, self.provenance, list(records.values()))
+            spec_path = self.path / SPEC_NAME
+            self.drop_uncertain = _drop_of(_read_meta(spec_path), spec_path)
+            return self._write_entry()
+
+    def set_drop_uncertain(self, fraction: float) -> Path:
+        """Make readers leave out the `fraction` most uncertain samples (highest `score`, NaN first)
+        by default: recorded in store.json (kept by every later rebuild: appends, resumes) and in
+        data.h5 (attribute `drop_uncertain`, dataset `manifest/kept`), which it rebuilds. Nothing in
+        the shards changes; `SegmentationDataset(path, drop_uncertain=0.0)` still reads everything.
+        """
+        fraction = _check_fraction(fraction, "fraction")
+        spec_path = self.path / SPEC_NAME
+        with _lock(self.path):
+            data = _read_meta(spec_path)
+            data["drop_uncertain"] = fraction
+            _write_json_atomic(spec_path, data)
+            self.drop_uncertain = fraction
+            return self._write_entry()
+
+    def _write_entry(self) -> Path:
+        """Rebuild data.h5 (caller holds the lock)."""
+        records = list(self._scan().values())
+        return write_entry(
+            self.path, self.spec, self.provenance, records, drop_uncertain=self.drop_uncertain
+        )
 
     def remove_tmp(self) -> list[Path]:
         """Delete temporary shard files; call only when no writer is running. Returns what it removed."""
@@ -254,6 +276,38 @@ class ShardedStore:
                 rec = ShardRecord(index, h.sample_start, h.n_samples, st.st_size, st.st_mtime_ns)
             found[index] = rec
         return found
+
+
+def _read_meta(spec_path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(spec_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NotAStoreError(
+            spec_path, "is missing", "a store created by ShardedStore.create"
+        ) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise NotAStoreError(spec_path, f"is not valid JSON ({exc})", "the store's spec") from exc
+    if not isinstance(data, dict):
+        raise NotAStoreError(spec_path, "is not a JSON object", "the store's spec")
+    return data
+
+
+def _check_fraction(value: object, name: str) -> float:
+    """`value` as a float in [0, 1), else ValueError naming `name`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"got {name} {value!r}, expected a fraction in [0, 1)")
+    f = float(value)
+    if not 0.0 <= f < 1.0:  # also refuses NaN
+        raise ValueError(f"got {name} {value!r}, expected a fraction in [0, 1)")
+    return f
+
+
+def _drop_of(data: Mapping[str, Any], spec_path: Path) -> float:
+    """store.json's `drop_uncertain` (0.0 when absent); SchemaError when it is not a fraction."""
+    try:
+        return _check_fraction(data.get("drop_uncertain", 0.0), "drop_uncertain")
+    except ValueError as exc:
+        raise SchemaError(spec_path, str(exc), "drop_uncertain in [0, 1)") from exc
 
 
 def _stamp(prov: Provenance) -> Provenance:

@@ -65,7 +65,7 @@ def test_attributes_and_manifest(tmp_path: Path) -> None:
         assert f.attrs["created"] and f.attrs["package_version"]
         assert f["image"].is_virtual
     m = read_manifest(store.path)
-    assert list(m.columns) == ["sample", "shard", "row", "seed", "score"]
+    assert list(m.columns) == ["sample", "shard", "row", "seed", "score", "kept"]
     assert m["sample"].tolist() == list(range(6))
     assert m["shard"].tolist() == [0, 0, 0, 0, 1, 1]
     assert m["row"].tolist() == [0, 1, 2, 3, 0, 1]
