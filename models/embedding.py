@@ -26,12 +26,12 @@ from torch import Tensor
 
 from models.encoders.errors import EncoderConfigError
 from models.encoders.generator_access import w_avg_of
-from models.encoders.grid import to_uint8
 from models.encoders.io import load_encoder
 from models.encoders.losses import lpips_per_image, mse_per_image, to_loss_size
 from models.encoders.networks import Encoder
 from models.encoders.preprocess import fit_input
 from models.encoders.psp_format import load_psp_checkpoint
+from models.imaging import to_uint8
 from models.lpips import LPIPS, load_lpips
 from models.projector import RefineConfig, refine_latents
 from models.stylegan2.checkpoint import load_generator

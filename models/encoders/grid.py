@@ -11,11 +11,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-
-def to_uint8(images: Tensor) -> np.ndarray:
-    """``[N, 3, H, W]`` in [-1, 1] -> ``uint8 [N, H, W, 3]`` (clamped)."""
-    x = images.detach().float().clamp(-1, 1).add(1).mul(127.5).round()
-    return x.to("cpu").permute(0, 2, 3, 1).numpy().astype(np.uint8)
+from models.imaging import to_uint8
 
 
 def save_image_grid(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,16 +22,6 @@ from models.encoders.psp_format import OWN_CONFIG_OPT
 from models.errors import CheckpointError
 from models.stylegan2.config import GeneratorConfig
 from models.stylegan2.generator import Generator
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: one intra-op thread is as fast, and immune to oversubscription on busy CI."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 TINY = {
     "n_styles": 8,

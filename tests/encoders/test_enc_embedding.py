@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,16 +24,6 @@ from models.stylegan2.checkpoint import save_generator
 from models.stylegan2.config import GeneratorConfig
 from models.stylegan2.generator import Generator
 from storage.images import ImageReadConfig, read_images, to_signed_float
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: one intra-op thread is as fast, and immune to oversubscription on busy CI."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 ENC = EncoderConfig(
     n_styles=8,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -19,16 +18,6 @@ from models.encoders.training import EncoderTrainer, TrainConfig
 from models.fingerprint import state_dict_sha256
 from models.stylegan2.config import GeneratorConfig
 from models.stylegan2.generator import Generator
-
-
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny tensors: one intra-op thread is as fast, and immune to oversubscription on busy CI."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
 
 ENC = EncoderConfig(
     kind="e4e",
