@@ -121,6 +121,10 @@ def torch_load_safe(path: Path) -> Any:
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({first})") from exc
+    except Exception as exc:  # the legacy unpickler raises IndexError, KeyError... on garbage
+        raise CheckpointError(
+            f"{path}: not a PyTorch checkpoint or corrupt ({type(exc).__name__}: {exc})"
+        ) from exc
 
 
 def _load_torch_file(path: Path) -> Generator:
