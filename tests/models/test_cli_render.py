@@ -3,8 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import perturbed
 from PIL import Image
+from stylegan2_testlib import perturbed
 from typer.testing import CliRunner
 
 from flows.cli import app

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY, perturbed
+from stylegan2_testlib import TINY, perturbed
 
 from models.errors import CheckpointError
 from models.fingerprint import state_dict_sha256

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import TINY, perturbed
+from stylegan2_testlib import TINY, perturbed
 
 from models.errors import ConfigError
 from models.stylegan2 import Generator, GeneratorConfig, mix_styles, w_plus_from_seeds, z_from_seeds
