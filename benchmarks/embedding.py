@@ -27,20 +27,20 @@ sys.path[:] = [str(_ROOT)] + [
 
 import torch  # noqa: E402
 
-from models.encoders import (  # noqa: E402
+from datasetgan.models.encoders import (  # noqa: E402
     EncoderConfig,
     build_encoder,
     fit_input,
     load_encoder,
     load_psp_checkpoint,
 )
-from models.encoders.training import EncoderTrainer, TrainConfig  # noqa: E402
-from models.lpips import LPIPS, default_trunk_path, load_lpips  # noqa: E402
-from models.projector import RefineConfig, refine_latents  # noqa: E402
-from models.stylegan2.checkpoint import load_generator  # noqa: E402
-from models.stylegan2.config import GeneratorConfig  # noqa: E402
-from models.stylegan2.generator import Generator  # noqa: E402
-from models.stylegan2.sampling import z_from_seeds  # noqa: E402
+from datasetgan.models.encoders.training import EncoderTrainer, TrainConfig  # noqa: E402
+from datasetgan.models.lpips import LPIPS, default_trunk_path, load_lpips  # noqa: E402
+from datasetgan.models.projector import RefineConfig, refine_latents  # noqa: E402
+from datasetgan.models.stylegan2.checkpoint import load_generator  # noqa: E402
+from datasetgan.models.stylegan2.config import GeneratorConfig  # noqa: E402
+from datasetgan.models.stylegan2.generator import Generator  # noqa: E402
+from datasetgan.models.stylegan2.sampling import z_from_seeds  # noqa: E402
 
 
 def _args() -> argparse.Namespace:

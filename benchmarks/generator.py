@@ -36,7 +36,7 @@ VARIANTS = {
 
 
 def _inputs(resolution: int, batch: int):  # type: ignore[no-untyped-def]
-    from models.stylegan2 import Generator, GeneratorConfig
+    from datasetgan.models.stylegan2 import Generator, GeneratorConfig
 
     g = Generator(GeneratorConfig(resolution=resolution), seed=0).eval()
     g.estimate_w_avg(1000)
@@ -79,7 +79,7 @@ def run_variant(name: str, args: argparse.Namespace, out: Path) -> None:
     else:
         impl, tuned = VARIANTS[name]
         if tuned:
-            from models.runtime import tune_cpu_allocator
+            from datasetgan.models.runtime import tune_cpu_allocator
 
             tune_cpu_allocator()
         g, ws = _inputs(args.resolution, args.batch)

@@ -41,7 +41,7 @@ import psutil  # noqa: E402
 import torch  # noqa: E402
 from safetensors.torch import load_file, save_file  # noqa: E402
 
-from interpreter import (  # noqa: E402
+from datasetgan.interpreter import (  # noqa: E402
     EnsembleConfig,
     FeatureBuffer,
     FeatureConfig,
@@ -53,7 +53,7 @@ from interpreter import (  # noqa: E402
     reference_label,
     train_interpreter,
 )
-from models.stylegan2 import Generator, GeneratorConfig, w_plus_from_seeds  # noqa: E402
+from datasetgan.models.stylegan2 import Generator, GeneratorConfig, w_plus_from_seeds  # noqa: E402
 
 MB = 1 << 20
 TRAIN_TAP = 1  # the synthetic training labels are quantile bins of this tap's first channel

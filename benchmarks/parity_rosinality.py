@@ -17,7 +17,7 @@ import sys
 import torch
 import torch.utils.cpp_extension
 
-from models.stylegan2 import generator_from_rosinality_state_dict
+from datasetgan.models.stylegan2 import generator_from_rosinality_state_dict
 
 
 def _import_rosinality(path: str):  # type: ignore[no-untyped-def]

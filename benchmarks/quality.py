@@ -26,7 +26,7 @@ from pathlib import Path
 _HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
-from flows.demo_assets import ENCODER_DIR, GENERATOR_DIR  # noqa: E402
+from datasetgan.demo.config import ENCODER_DIR, GENERATOR_DIR  # noqa: E402
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -54,10 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     import torch
 
-    from flows.cli_support import bar
-    from flows.demo import DemoConfig, run_demo
-    from flows.demo_eval import real_dataset, segnet_quality
-    from toyfaces.segnet import SegTrainConfig
+    from datasetgan.demo.evaluation import real_dataset, segnet_quality
+    from datasetgan.demo.run import DemoConfig, run_demo
+    from datasetgan.flows.cli_support import bar
+    from datasetgan.toyfaces.segnet import SegTrainConfig
 
     steps = ["sample", "annotate", "interpreter", "generate", "interpreter_quality", "segnet"]
     if args.embed:

@@ -28,14 +28,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flows.server import LocalServer
+from datasetgan.flows.server import LocalServer
 
 
 def make_models(root: Path, resolution: int, channel_max: int, members: int) -> tuple[Path, Path]:
     """A random generator of the given size and a random 10-member interpreter (timing only)."""
-    from interpreter import EnsembleConfig, Interpreter, PixelEnsemble
-    from models.fingerprint import state_dict_sha256
-    from models.stylegan2 import Generator, GeneratorConfig, save_generator
+    from datasetgan.interpreter import EnsembleConfig, Interpreter, PixelEnsemble
+    from datasetgan.models.fingerprint import state_dict_sha256
+    from datasetgan.models.stylegan2 import Generator, GeneratorConfig, save_generator
 
     cfg = GeneratorConfig(
         resolution=resolution, w_dim=256, n_mlp=4, channel_base=16384, channel_max=channel_max
@@ -58,7 +58,7 @@ def make_models(root: Path, resolution: int, channel_max: int, members: int) -> 
 def params(
     gen: Path, interp: Path, out: Path, n: int, shard: int, batch: int, runner: dict[str, Any]
 ) -> Any:
-    from flows.params import GenerateParams
+    from datasetgan.pipeline.params import GenerateParams
 
     return GenerateParams.model_validate(
         {
@@ -74,7 +74,7 @@ def params(
 
 
 def scaleout(args: argparse.Namespace, gen: Path, interp: Path, root: Path) -> None:
-    from flows.generation import generate_dataset
+    from datasetgan.flows.generation import generate_dataset
 
     spans: dict[int, list[float]] = {1: [], 2: []}
     cpu: dict[int, list[float]] = {1: [], 2: []}
@@ -121,10 +121,10 @@ def _same(a: Path, b: Path) -> bool:
 
 def overhead(args: argparse.Namespace, root: Path) -> None:
     """Flow wall time minus the same library work without Prefect, small generation."""
-    from flows.generation import generate_dataset
-    from flows.plans import plan_dataset
-    from flows.summary import summarize
-    from flows.work import generate_shard
+    from datasetgan.flows.generation import generate_dataset
+    from datasetgan.pipeline.generate import generate_shard
+    from datasetgan.pipeline.plans import plan_dataset
+    from datasetgan.pipeline.summary import summarize
 
     small = root / "small"
     gen, interp = make_models(small, 32, 64, 3)

@@ -27,7 +27,7 @@ import h5py  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from storage import Compression, SegmentationDataset, ShardedStore, samples_spec  # noqa: E402
+from datasetgan.storage import Compression, SegmentationDataset, ShardedStore, samples_spec  # noqa: E402
 
 N_LATENT, W_DIM, N_CLASSES = 14, 512, 8
 

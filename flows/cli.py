@@ -7,20 +7,27 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from flows import commands
-from flows import render as render_lib
+from datasetgan.flows import commands
+from datasetgan.flows.cli_support import (
+    Commands,
+    Logs,
+    console,
+    fail,
+    flow_console,
+    set_verbose,
+    verbose_flag,
+)
 
 app = typer.Typer(
+    cls=Commands,
     name="datasetgan",
     help="StyleGAN2 + a few annotations -> labelled segmentation datasets in HDF5.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-console = Console()
 
 
 FLOW_COMMANDS = (
@@ -37,21 +44,20 @@ FLOW_COMMANDS = (
 @app.callback()
 def _main(
     ctx: typer.Context,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="debug logging")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="debug logging; tracebacks of user errors")
+    ] = False,
 ) -> None:
-    from models.runtime import tune_cpu_allocator
+    """Logging for commands that run no flow (flows log through Prefect's handlers); the allocator."""
+    from datasetgan.models.runtime import tune_cpu_allocator
 
-    if ctx.invoked_subcommand not in FLOW_COMMANDS:  # flows log through Prefect's handlers
+    set_verbose(verbose)
+    if ctx.invoked_subcommand not in FLOW_COMMANDS:
         logging.basicConfig(
             level=logging.DEBUG if verbose else logging.INFO,
             format="%(levelname)s %(name)s: %(message)s",
         )
     tune_cpu_allocator()
-
-
-def _fail(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}")
-    return typer.Exit(code=2)
 
 
 @app.command()
@@ -61,12 +67,9 @@ def info(
     ],
 ) -> None:
     """Show a generator's configuration, feature taps and parameter count."""
-    from models.errors import ModelError
+    from datasetgan.pipeline.render import describe_generator
 
-    try:
-        summary = render_lib.describe_generator(checkpoint)
-    except ModelError as exc:
-        raise _fail(str(exc)) from exc
+    summary = describe_generator(checkpoint)
     table = Table(title=f"{checkpoint}", show_header=False)
     for key, value in summary["config"].items():
         table.add_row(key, str(value))
@@ -90,21 +93,19 @@ def render(
     cols: Annotated[int, typer.Option(min=0, help="grid columns (0 = square)")] = 0,
 ) -> None:
     """Render seeds to a PNG grid."""
-    from models.errors import ModelError
+    from datasetgan.pipeline.render import render_grid
+    from datasetgan.pipeline.seeds import parse_seeds
 
-    try:
-        path = render_lib.render_grid(
-            checkpoint,
-            render_lib.parse_seeds(seeds),
-            out=out,
-            truncation=truncation,
-            noise_mode=noise_mode,
-            batch=batch,
-            cols=cols or None,
-            console=console,
-        )
-    except (ModelError, ValueError) as exc:
-        raise _fail(str(exc)) from exc
+    path = render_grid(
+        checkpoint,
+        parse_seeds(seeds),
+        out=out,
+        truncation=truncation,
+        noise_mode=noise_mode,
+        batch=batch,
+        cols=cols or None,
+        console=console,
+    )
     console.print(f"wrote {path}")
 
 
@@ -120,26 +121,24 @@ def demo(
     fresh: Annotated[
         bool, typer.Option("--fresh", help="empty --out first instead of resuming it")
     ] = False,
-    logs: Annotated[bool, typer.Option("--logs", help="show Prefect's run logs, no bar")] = False,
+    logs: Logs = False,
 ) -> None:
     """Run the whole mission on the shipped default models and write a report with measured quality."""
-    from flows.cli_support import flow_errors
-    from flows.demo import DemoConfig, run_demo, shown
+    from datasetgan.demo.config import DemoConfig
+    from datasetgan.demo.run import run_demo
 
     if not logs:  # the steps print one line each; the flows' and HTTP client's INFO logs stay quiet
         for handler in logging.getLogger().handlers:
             handler.setLevel(logging.WARNING)
-
-    changes = {k: v for k, v in (("generator", generator), ("encoder", encoder)) if v is not None}
-    cfg = DemoConfig(out=out, **changes)
+    shipped = DemoConfig()
+    cfg = DemoConfig(
+        out=out, generator=generator or shipped.generator, encoder=encoder or shipped.encoder
+    )
     for what, path in (("generator", cfg.generator), ("encoder", cfg.encoder)):
         if not path.exists():
-            raise _fail(f"{what} {path}: not found; expected the shipped model (see docs/demo.md)")
-    try:
-        with shown(not logs):
-            report = run_demo(cfg, say=console.print, fresh=fresh)
-    except flow_errors() as exc:
-        raise _fail(f"{type(exc).__name__}: {exc}") from exc
+            raise fail(f"{what} {path}: not found; expected the shipped model (see docs/demo.md)")
+    with flow_console(logs=logs, verbose=verbose_flag()):
+        report = run_demo(cfg, say=console.print, fresh=fresh)
     console.print(f"[bold green]report:[/] {report}")
 
 
@@ -156,13 +155,10 @@ def train_gan_cmd(
     ] = None,
     n_images: Annotated[int, typer.Option(min=2, help="toy-domain renders to train on")] = 10_000,
 ) -> None:
-    """Train (or resume) a small StyleGAN2 (the default model's architecture, flows/gan.py)."""
-    from flows.gan import train_toy_gan
+    """Train (or resume) a small StyleGAN2 (the default model's architecture, demo/gan.py)."""
+    from datasetgan.demo.gan import train_toy_gan
 
-    try:
-        folder = train_toy_gan(out, iterations=iterations, n_images=n_images, images_dir=images)
-    except ValueError as exc:
-        raise _fail(str(exc)) from exc
+    folder = train_toy_gan(out, iterations=iterations, n_images=n_images, images_dir=images)
     console.print(f"generator (G_ema) in {folder}; sample grids in {out / 'samples'}")
 
 

@@ -9,17 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
-from flows.cli_support import build, fail, run, runner
+from datasetgan.flows.cli_support import Logs, build, run, runner_options
 
-Workers = Annotated[
-    int, typer.Option(min=1, help="shard tasks at a time (threads; with --dask: worker processes)")
-]
-Dask = Annotated[bool, typer.Option("--dask", help="run shard tasks on a Dask LocalCluster")]
-DaskAddress = Annotated[
-    str | None,
-    typer.Option(help="Dask scheduler, e.g. tcp://host:8786 (its workers need PREFECT_API_URL)"),
-]
-Logs = Annotated[bool, typer.Option("--logs", help="show Prefect's run logs instead of a bar")]
 Seed = Annotated[int, typer.Option(min=0, help="dataset seed: sample i uses derive_seed(seed, i)")]
 Truncation = Annotated[float, typer.Option(help="psi in [0, 1]: 1 = none")]
 Batch = Annotated[int, typer.Option(min=1, help="samples per forward pass (fixed per store)")]
@@ -33,7 +24,7 @@ def _classes(text: str | None) -> list[str] | None:
     if text is None:
         return None
     if Path(text).is_file():
-        from interpreter import read_class_names
+        from datasetgan.interpreter import read_class_names
 
         return list(read_class_names(text))
     return [c.strip() for c in text.split(",") if c.strip()]
@@ -43,6 +34,7 @@ def _ints(text: str | None) -> list[int] | None:
     return None if text is None else [int(v) for v in text.split(",")]
 
 
+@runner_options()
 def sample(
     generator: Annotated[Path, typer.Argument(help="generator checkpoint")],
     out: Annotated[Path, typer.Option(help="output folder")],
@@ -53,21 +45,19 @@ def sample(
     shard_size: Annotated[int, typer.Option(help="samples per shard")] = 64,
     threads: Threads = 1,
     classes: Classes = None,
-    workers: Workers = 1,
-    dask: Dask = False,
-    dask_address: DaskAddress = None,
-    logs: Logs = False,
+    runner: dict[str, Any] | None = None,
+    logs: bool = False,
 ) -> None:
     """Draw N samples for annotation: a samples store, PNGs, and the folder masks go into."""
-    from flows.generation import sample_for_annotation
-    from flows.params import SampleParams
+    from datasetgan.flows.generation import sample_for_annotation
+    from datasetgan.pipeline.params import SampleParams
 
     render = {"seed": seed, "truncation": truncation, "batch_size": batch_size, "threads": threads}
     params = build(
         SampleParams, generator=generator, out=out, n=n, render=render, shard_size=shard_size,
-        class_names=_classes(classes), runner=runner(workers, dask, dask_address),
+        class_names=_classes(classes), runner=runner,
     )  # fmt: skip
-    run(sample_for_annotation, params, verbose=logs)
+    run(sample_for_annotation, params, logs=logs)
 
 
 def train_interpreter(
@@ -90,12 +80,13 @@ def train_interpreter(
     """Train the interpreter (pixel-classifier ensemble) on annotated samples."""
     values: dict[str, Any] = dict(locals())
     values.pop("logs")
-    from flows.params import TrainInterpreterParams
-    from flows.training import train_interpreter as flow_fn
+    from datasetgan.flows.training import train_interpreter as flow_fn
+    from datasetgan.pipeline.params import TrainInterpreterParams
 
-    run(flow_fn, build(TrainInterpreterParams, **values), verbose=logs)
+    run(flow_fn, build(TrainInterpreterParams, **values), logs=logs)
 
 
+@runner_options()
 def generate(
     generator: Annotated[Path, typer.Argument(help="generator checkpoint")],
     interpreter: Annotated[Path, typer.Argument(help="interpreter folder")],
@@ -110,45 +101,43 @@ def generate(
     uncertainty_maps: Annotated[bool, typer.Option(help="store per-pixel uncertainty")] = False,
     classes: Classes = None,
     compression: Annotated[str, typer.Option(help="zstd | gzip | none")] = "zstd",
-    workers: Workers = 1,
-    dask: Dask = False,
-    dask_address: DaskAddress = None,
-    logs: Logs = False,
+    runner: dict[str, Any] | None = None,
+    logs: bool = False,
 ) -> None:
     """Generate a labelled dataset (resumable, deterministic whatever the shard/worker count)."""
-    from flows.generation import generate_dataset
-    from flows.params import GenerateParams
+    from datasetgan.flows.generation import generate_dataset
+    from datasetgan.pipeline.params import GenerateParams
 
     render = {"seed": seed, "truncation": truncation, "batch_size": batch_size, "threads": threads}
     params = build(
         GenerateParams, generator=generator, interpreter=interpreter, out=out, n=n, render=render,
         shard_size=shard_size, drop_uncertain=drop_uncertain, uncertainty_maps=uncertainty_maps,
         class_names=_classes(classes), compression=compression,
-        runner=runner(workers, dask, dask_address),
+        runner=runner,
     )  # fmt: skip
-    run(generate_dataset, params, verbose=logs)
+    run(generate_dataset, params, logs=logs)
 
 
+@runner_options()
 def build_cmd(
     store: Annotated[Path, typer.Argument(help="store made by `datasetgan generate`")],
     n: Annotated[int, typer.Option(help="new samples (a multiple of the shard size)")],
     drop_uncertain: Annotated[float, typer.Option(help="fraction of most uncertain to drop")] = 0.0,
-    workers: Workers = 1,
-    dask: Dask = False,
-    dask_address: DaskAddress = None,
-    logs: Logs = False,
+    runner: dict[str, Any] | None = None,
+    logs: bool = False,
 ) -> None:
     """Append N new samples (the next seed range) to a store: what the scheduled build runs."""
-    from flows.generation import build_dataset
-    from flows.params import BuildParams
+    from datasetgan.flows.generation import build_dataset
+    from datasetgan.pipeline.params import BuildParams
 
     params = build(
         BuildParams, store=store, n=n, drop_uncertain=drop_uncertain,
-        runner=runner(workers, dask, dask_address),
+        runner=runner,
     )  # fmt: skip
-    run(build_dataset, params, verbose=logs)
+    run(build_dataset, params, logs=logs)
 
 
+@runner_options(logs=False)
 def serve(
     store: Annotated[Path, typer.Argument(help="store the scheduled build appends to")],
     n: Annotated[int, typer.Option(help="samples per scheduled build (whole shards)")],
@@ -157,23 +146,17 @@ def serve(
     start_server: Annotated[
         bool, typer.Option(help="start a local Prefect server when PREFECT_API_URL is unset")
     ] = True,
-    workers: Workers = 1,
-    dask: Dask = False,
-    dask_address: DaskAddress = None,
+    runner: dict[str, Any] | None = None,
 ) -> None:
     """Serve the flows here, with build_dataset on a cron schedule (Ctrl+C stops)."""
-    from flows.cli_support import flow_errors
-    from flows.params import BuildParams
-    from flows.serving import run_server_and_serve
+    from datasetgan.flows.serving import run_server_and_serve
+    from datasetgan.pipeline.params import BuildParams
 
     params = build(
         BuildParams, store=store, n=n, drop_uncertain=drop_uncertain,
-        runner=runner(workers, dask, dask_address),
+        runner=runner,
     )  # fmt: skip
-    try:
-        run_server_and_serve(params, cron, start_server=start_server)
-    except flow_errors() as exc:
-        raise fail(f"{type(exc).__name__}: {exc}") from exc
+    run_server_and_serve(params, cron, start_server=start_server)
 
 
 def train_encoder(
@@ -200,8 +183,8 @@ def train_encoder(
     logs: Logs = False,
 ) -> None:
     """Train (or resume) a pSp/e4e encoder that maps images to the generator's W+."""
-    from flows.embedding import train_encoder as flow_fn
-    from flows.params import TrainEncoderParams
+    from datasetgan.flows.embedding import train_encoder as flow_fn
+    from datasetgan.pipeline.params import TrainEncoderParams
 
     params = build(
         TrainEncoderParams, generator=generator, out=out, images=images, source=source,
@@ -210,9 +193,10 @@ def train_encoder(
         batch_size=batch_size, learning_rate=learning_rate, lpips_lambda=lpips_lambda,
         lpips_trunk=lpips_trunk, checkpoint_every=checkpoint_every, seed=seed, threads=threads,
     )  # fmt: skip
-    run(flow_fn, params, verbose=logs)
+    run(flow_fn, params, logs=logs)
 
 
+@runner_options()
 def embed(
     encoder: Annotated[Path, typer.Argument(help="encoder folder or pSp/e4e .pt")],
     images: Annotated[Path, typer.Argument(help="folder of images (recursive)")],
@@ -227,28 +211,25 @@ def embed(
         str, typer.Option(help="imagenet | <.pth> | random | none")
     ] = "imagenet",
     threads: Threads = 1,
-    workers: Workers = 1,
-    dask: Dask = False,
-    dask_address: DaskAddress = None,
-    logs: Logs = False,
+    runner: dict[str, Any] | None = None,
+    logs: bool = False,
 ) -> None:
     """Embed a folder of real images into W+ (codes, metrics, optional labels) in a store."""
-    from flows.embedding import embed_dataset
-    from flows.params import EmbedParams
+    from datasetgan.flows.embedding import embed_dataset
+    from datasetgan.pipeline.params import EmbedParams
 
     params = build(
         EmbedParams, encoder=encoder, images=images, out=out, generator=generator,
         interpreter=interpreter, refine=refine, refine_steps=refine_steps, batch_size=batch_size,
         shard_size=shard_size, lpips_trunk=lpips_trunk, threads=threads,
-        runner=runner(workers, dask, dask_address),
+        runner=runner,
     )  # fmt: skip
-    run(embed_dataset, params, verbose=logs)
+    run(embed_dataset, params, logs=logs)
 
 
 __all__ = [
     "build_cmd",
     "embed",
-    "fail",
     "generate",
     "sample",
     "serve",

@@ -9,13 +9,13 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from flows import tasks
-from flows.embed_work import EmbedPlan
-from flows.generation import collect
-from flows.params import EmbedParams, TrainEncoderParams
-from flows.reports import artifact_key, publish_markdown, publish_table
-from flows.runners import check_runner, task_runner
-from flows.work import ShardStats
+from datasetgan.flows import tasks
+from datasetgan.flows.artifacts import artifact_key, publish_markdown, publish_table
+from datasetgan.flows.generation import collect
+from datasetgan.flows.runners import check_runner, task_runner
+from datasetgan.pipeline.embed import EmbedPlan
+from datasetgan.pipeline.params import EmbedParams, TrainEncoderParams
+from datasetgan.pipeline.stats import ShardStats
 
 
 @flow(name="train_encoder")

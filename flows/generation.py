@@ -15,14 +15,21 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.futures import PrefectFuture, as_completed
 
-from flows import progress, tasks
-from flows.params import BuildParams, GenerateParams, RunnerSpec, SampleParams
-from flows.plans import StorePlan, annotation_folder
-from flows.reports import ProgressArtifact, artifact_key, publish_markdown, publish_table
-from flows.runners import check_runner, task_runner
-from flows.summary import Summary
-from flows.work import ShardStats
-from storage import ShardedStore
+from datasetgan.flows import tasks
+from datasetgan.flows.artifacts import (
+    ProgressArtifact,
+    artifact_key,
+    publish_markdown,
+    publish_table,
+)
+from datasetgan.flows.runners import check_runner, task_runner
+from datasetgan.pipeline import progress
+from datasetgan.pipeline.errors import ShardsFailedError, is_user_error
+from datasetgan.pipeline.params import BuildParams, GenerateParams, RunnerSpec, SampleParams
+from datasetgan.pipeline.plans import StorePlan, annotation_folder
+from datasetgan.pipeline.stats import ShardStats
+from datasetgan.pipeline.summary import Summary
+from datasetgan.storage import ShardedStore
 
 
 @flow(name="render-shards", validate_parameters=False)
@@ -40,7 +47,7 @@ def collect(futures: list[PrefectFuture[ShardStats]], store: str) -> list[ShardS
     logger = get_run_logger()
     bar = ProgressArtifact(artifact_key("shards", Path(store)), len(futures), f"shards of {store}")
     done: list[ShardStats] = []
-    failed: list[str] = []
+    errors: list[Exception] = []
     for k, future in enumerate(as_completed(futures), start=1):
         try:
             stats = future.result()
@@ -48,14 +55,22 @@ def collect(futures: list[PrefectFuture[ShardStats]], store: str) -> list[ShardS
             logger.info(
                 "shard %d: %d samples in %.2f s", stats.index, stats.n_samples, stats.wall_s
             )
-        except Exception as exc:
-            failed.append(f"{exc}")
+        except Exception as exc:  # every shard is followed to its end before anything is raised
+            errors.append(exc)
             logger.error("shard failed: %s", exc)
         bar.update(k)
         progress.report("shards", k, len(futures))
-    if failed:
-        raise RuntimeError(
-            f"{len(failed)} of {len(futures)} shards failed (re-run to resume): {failed[:3]}"
+    bugs = [e for e in errors if not is_user_error(e)]
+    if bugs:
+        raise bugs[0]  # not an input problem: its traceback is what helps
+    messages = sorted({str(e) for e in errors})
+    if len(messages) == 1:
+        raise errors[0]  # one cause (a missing file, say): the user sees it as it was raised
+    if errors:
+        raise ShardsFailedError(
+            f"store {store}",
+            f"{len(errors)} of {len(futures)} shards failed: {'; '.join(messages[:3])}",
+            "every shard to finish (re-run to resume: the shards that landed are kept)",
         )
     return sorted(done, key=lambda s: s.index)
 

@@ -8,7 +8,8 @@ from prefect.client.orchestration import get_client
 from prefect.settings import PREFECT_API_URL
 from prefect.task_runners import TaskRunner, ThreadPoolTaskRunner
 
-from flows.params import RunnerSpec
+from datasetgan.flows.errors import RunnerError
+from datasetgan.pipeline.params import RunnerSpec
 
 
 def task_runner(spec: RunnerSpec) -> TaskRunner[Any]:
@@ -32,10 +33,6 @@ def task_runner(spec: RunnerSpec) -> TaskRunner[Any]:
             "threads_per_worker": 1,
             "processes": True,
             "dashboard_address": ":0",  # a free port: never clash with another cluster
-            # No memory limit, hence no spill folder: Dask names it "storage" inside each worker's
-            # scratch folder, which it puts on sys.path, and with an editable install of this
-            # project `import storage` would then find that empty folder instead of the package.
-            "memory_limit": 0,
             "env": {"PREFECT_API_URL": api_url},
         }
     )
@@ -45,8 +42,9 @@ def check_runner(spec: RunnerSpec) -> None:
     """Refuse a remote Dask cluster without a Prefect server: its workers could not reach the
     temporary server of this process, and the flow would never see their task runs."""
     if spec.kind == "dask" and spec.address and not PREFECT_API_URL.value():
-        raise ValueError(
-            f"runner address {spec.address!r} needs a Prefect server the Dask workers can reach, but "
-            "PREFECT_API_URL is not set; expected a server (`prefect server start` or docker compose "
-            "up) and PREFECT_API_URL=http://<host>:4200/api here and on the workers"
+        raise RunnerError(
+            f"runner address {spec.address!r}",
+            "its Dask workers need a Prefect server they can reach, but PREFECT_API_URL is not set",
+            "a server (`prefect server start` or docker compose up) and "
+            "PREFECT_API_URL=http://<host>:4200/api here and on the workers",
         )

@@ -13,6 +13,8 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
+from datasetgan.flows.errors import ServerError
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -76,8 +78,10 @@ class LocalServer:
         while time.monotonic() < deadline:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                raise RuntimeError(
-                    f"prefect server exited with {self.proc.returncode}; see {self.log_path}"
+                raise ServerError(
+                    f"prefect server on port {self.port}",
+                    f"exited with {self.proc.returncode} while starting (log: {self.log_path})",
+                    "a free port and a writable PREFECT_HOME",
                 )
             try:
                 with urllib.request.urlopen(f"{self.api_url}/health", timeout=2) as r:
@@ -87,8 +91,10 @@ class LocalServer:
                 pass
             time.sleep(0.5)
         self.stop()
-        raise RuntimeError(
-            f"prefect server not healthy after {self.startup_timeout:.0f} s; see {self.log_path}"
+        raise ServerError(
+            f"prefect server on port {self.port}",
+            f"not healthy after {self.startup_timeout:.0f} s (log: {self.log_path})",
+            "a healthy server within the startup timeout",
         )
 
     def stop(self) -> None:

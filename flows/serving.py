@@ -13,10 +13,11 @@ from prefect import serve
 from prefect.deployments.runner import EntrypointType, RunnerDeployment
 from prefect.settings import PREFECT_API_URL, PREFECT_HOME, temporary_settings
 
-from flows.generation import build_dataset, generate_dataset, sample_for_annotation
-from flows.params import BuildParams
-from flows.server import LocalServer
-from flows.training import train_interpreter
+from datasetgan.flows.errors import ServerError
+from datasetgan.flows.generation import build_dataset, generate_dataset, sample_for_annotation
+from datasetgan.flows.server import LocalServer
+from datasetgan.flows.training import train_interpreter
+from datasetgan.pipeline.params import BuildParams
 
 BUILD_DEPLOYMENT = "scheduled-build"
 
@@ -54,8 +55,9 @@ def run_server_and_serve(build: BuildParams, cron: str, *, start_server: bool) -
                 f"Prefect server at {server.api_url.removesuffix('/api')} (UI); log {server.log_path}"
             )
         elif not PREFECT_API_URL.value():
-            raise ValueError(
-                "scheduled runs need a Prefect server, but PREFECT_API_URL is not set; expected "
-                "`prefect server start` and PREFECT_API_URL=http://127.0.0.1:4200/api, or --start-server"
+            raise ServerError(
+                "datasetgan serve",
+                "scheduled runs need a Prefect server, but PREFECT_API_URL is not set",
+                "`prefect server start` and PREFECT_API_URL=http://127.0.0.1:4200/api, or --start-server",
             )
         serve(*deployments(build, cron))

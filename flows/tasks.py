@@ -11,8 +11,10 @@ from typing import Any
 from prefect import task
 from prefect.cache_policies import NO_CACHE
 
-from flows import embed_work, interpreting, plans, summary, work
-from flows.params import (
+from datasetgan.pipeline import embed as embed_work
+from datasetgan.pipeline import generate as work
+from datasetgan.pipeline import interpreting, plans, summary
+from datasetgan.pipeline.params import (
     BuildParams,
     EmbedParams,
     GenerateParams,
@@ -20,7 +22,7 @@ from flows.params import (
     TrainEncoderParams,
     TrainInterpreterParams,
 )
-from storage import ShardSlot
+from datasetgan.storage import ShardSlot
 
 
 def retry_on_io(task: Any, task_run: Any, state: Any) -> bool:

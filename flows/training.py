@@ -7,10 +7,10 @@ from typing import Any
 
 from prefect import flow, get_run_logger
 
-from flows import tasks
-from flows.interpreting import report_rows
-from flows.params import TrainInterpreterParams
-from flows.reports import artifact_key, publish_markdown, publish_table
+from datasetgan.flows import tasks
+from datasetgan.flows.artifacts import artifact_key, publish_markdown, publish_table
+from datasetgan.pipeline.interpreting import report_rows
+from datasetgan.pipeline.params import TrainInterpreterParams
 
 
 @flow(name="train_interpreter")

@@ -11,8 +11,8 @@
 Never imports prefect. See docs/interpreter.md.
 """
 
-from interpreter.active import Candidate, rank_candidates
-from interpreter.annotations import (
+from datasetgan.interpreter.active import Candidate, rank_candidates
+from datasetgan.interpreter.annotations import (
     IGNORE,
     Annotation,
     AnnotationSet,
@@ -21,23 +21,28 @@ from interpreter.annotations import (
     pair_latents,
     read_class_names,
 )
-from interpreter.config import AnnotationConfig, EnsembleConfig, FeatureConfig
-from interpreter.ensemble import FoldedEnsemble, PixelEnsemble
-from interpreter.errors import (
+from datasetgan.interpreter.config import AnnotationConfig, EnsembleConfig, FeatureConfig
+from datasetgan.interpreter.ensemble import FoldedEnsemble, PixelEnsemble
+from datasetgan.interpreter.errors import (
     AnnotationError,
     GeneratorMismatchError,
     InterpreterError,
     InterpreterFormatError,
     TrainingError,
 )
-from interpreter.features import FeatureBuffer
-from interpreter.fused import FusedLabeller
-from interpreter.labelling import label_buffer, reference_label
-from interpreter.model import Interpreter, check_generator, load_interpreter
-from interpreter.predict import LabelResult, image_scores, summarize_members
-from interpreter.resample import TapGrid, gather_pixels
-from interpreter.training import TrainConfig, TrainProgress, TrainReport, train_interpreter
-from interpreter.validation import ValidationScores, score_images
+from datasetgan.interpreter.features import FeatureBuffer
+from datasetgan.interpreter.fused import FusedLabeller
+from datasetgan.interpreter.labelling import label_buffer, reference_label
+from datasetgan.interpreter.model import Interpreter, check_generator, load_interpreter
+from datasetgan.interpreter.predict import LabelResult, image_scores, summarize_members
+from datasetgan.interpreter.resample import TapGrid, gather_pixels
+from datasetgan.interpreter.training import (
+    TrainConfig,
+    TrainProgress,
+    TrainReport,
+    train_interpreter,
+)
+from datasetgan.interpreter.validation import ValidationScores, score_images
 
 __all__ = [
     "IGNORE",

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 import torch
 
-from interpreter.model import Interpreter
-from models.stylegan2 import Generator
+from datasetgan.interpreter.model import Interpreter
+from datasetgan.models.stylegan2 import Generator
 
 
 @dataclass(frozen=True)

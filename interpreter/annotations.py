@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from interpreter.config import AnnotationConfig
-from interpreter.errors import AnnotationError
+from datasetgan.interpreter.config import AnnotationConfig
+from datasetgan.interpreter.errors import AnnotationError
 
 IGNORE = -1  # mask value of pixels that are not used (unannotated, or a dropped small region)
 CLASS_FILES = ("classes.json", "classes.txt")
@@ -205,7 +205,7 @@ def latents_from_store(
     """W+ codes [L, D] by sample id from a samples store (its folder or data.h5); ``ids`` limits the read."""
     import h5py
 
-    import storage
+    import datasetgan.storage as storage
 
     entry = Path(path) / "data.h5" if Path(path).is_dir() else Path(path)
     frame = storage.read_manifest(entry)

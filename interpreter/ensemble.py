@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from interpreter.config import EnsembleConfig
+from datasetgan.interpreter.config import EnsembleConfig
 
 
 class PixelEnsemble(nn.Module):

@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import torch
 
-from interpreter.config import FeatureConfig
-from interpreter.resample import TapGrid, resample_cols_into, resample_rows
+from datasetgan.interpreter.config import FeatureConfig
+from datasetgan.interpreter.resample import TapGrid, resample_cols_into, resample_rows
 
 DEFAULT_TILE_ROWS = 32
 

@@ -25,9 +25,9 @@ from dataclasses import dataclass
 
 import torch
 
-from interpreter.ensemble import FoldedEnsemble
-from interpreter.predict import LabelResult, ResultWriter
-from interpreter.resample import AxisMap, TapGrid
+from datasetgan.interpreter.ensemble import FoldedEnsemble
+from datasetgan.interpreter.predict import LabelResult, ResultWriter
+from datasetgan.interpreter.resample import AxisMap, TapGrid
 
 DEFAULT_TILE_PIXELS = 4096
 

@@ -11,9 +11,9 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-from interpreter.config import FeatureConfig
-from interpreter.ensemble import FoldedEnsemble, PixelEnsemble
-from interpreter.predict import LabelResult, ResultWriter
+from datasetgan.interpreter.config import FeatureConfig
+from datasetgan.interpreter.ensemble import FoldedEnsemble, PixelEnsemble
+from datasetgan.interpreter.predict import LabelResult, ResultWriter
 
 
 @torch.no_grad()

@@ -18,17 +18,17 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from interpreter.config import EnsembleConfig, FeatureConfig
-from interpreter.ensemble import PixelEnsemble
-from interpreter.errors import GeneratorMismatchError, InterpreterFormatError
-from interpreter.features import FeatureBuffer
-from interpreter.fused import DEFAULT_TILE_PIXELS, FusedLabeller
-from interpreter.labelling import label_buffer
-from interpreter.predict import LabelResult
-from interpreter.resample import Tap, TapGrid
-from models.fingerprint import state_dict_sha256
-from models.stylegan2 import Generator, SynthesisOutput
-from models.stylegan2.generator import NoiseMode
+from datasetgan.interpreter.config import EnsembleConfig, FeatureConfig
+from datasetgan.interpreter.ensemble import PixelEnsemble
+from datasetgan.interpreter.errors import GeneratorMismatchError, InterpreterFormatError
+from datasetgan.interpreter.features import FeatureBuffer
+from datasetgan.interpreter.fused import DEFAULT_TILE_PIXELS, FusedLabeller
+from datasetgan.interpreter.labelling import label_buffer
+from datasetgan.interpreter.predict import LabelResult
+from datasetgan.interpreter.resample import Tap, TapGrid
+from datasetgan.models.fingerprint import state_dict_sha256
+from datasetgan.models.stylegan2 import Generator, SynthesisOutput
+from datasetgan.models.stylegan2.generator import NoiseMode
 
 FORMAT_NAME = "datasetgan-pipeline/interpreter"
 FORMAT_VERSION = 1

@@ -16,9 +16,9 @@ from typing import Literal
 
 import torch
 
-from interpreter.resample import TapGrid, gather_pixels
-from models.stylegan2 import Generator
-from models.stylegan2.generator import NoiseMode
+from datasetgan.interpreter.resample import TapGrid, gather_pixels
+from datasetgan.models.stylegan2 import Generator
+from datasetgan.models.stylegan2.generator import NoiseMode
 
 SampleMode = Literal["balanced", "uniform"]
 

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import torch
 
-from interpreter.config import FeatureConfig, ResampleMode
+from datasetgan.interpreter.config import FeatureConfig, ResampleMode
 
 
 class Tap(NamedTuple):

@@ -26,22 +26,22 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 
-from interpreter.annotations import (
+from datasetgan.interpreter.annotations import (
     AnnotationSet,
     latents_from_store,
     load_annotations,
     pair_latents,
 )
-from interpreter.config import AnnotationConfig, EnsembleConfig, FeatureConfig
-from interpreter.ensemble import PixelEnsemble
-from interpreter.errors import AnnotationError, TrainingError
-from interpreter.model import Interpreter
-from interpreter.pools import BalancedSampler, PixelPool, SampleMode, build_pool
-from interpreter.predict import summarize_members
-from interpreter.resample import TapGrid
-from interpreter.validation import ValidationScores, iou_report, score_images
-from models.fingerprint import state_dict_sha256
-from models.stylegan2 import Generator, derive_seed
+from datasetgan.interpreter.config import AnnotationConfig, EnsembleConfig, FeatureConfig
+from datasetgan.interpreter.ensemble import PixelEnsemble
+from datasetgan.interpreter.errors import AnnotationError, TrainingError
+from datasetgan.interpreter.model import Interpreter
+from datasetgan.interpreter.pools import BalancedSampler, PixelPool, SampleMode, build_pool
+from datasetgan.interpreter.predict import summarize_members
+from datasetgan.interpreter.resample import TapGrid
+from datasetgan.interpreter.validation import ValidationScores, iou_report, score_images
+from datasetgan.models.fingerprint import state_dict_sha256
+from datasetgan.models.stylegan2 import Generator, derive_seed
 
 log = logging.getLogger("interpreter")
 PoolDtype = Literal["float32", "float16", "bfloat16"]

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
-    from interpreter.model import Interpreter
-    from models.stylegan2 import Generator
-    from models.stylegan2.generator import NoiseMode
+    from datasetgan.interpreter.model import Interpreter
+    from datasetgan.models.stylegan2 import Generator
+    from datasetgan.models.stylegan2.generator import NoiseMode
 
 
 @dataclass(frozen=True)

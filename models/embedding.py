@@ -24,19 +24,24 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from models.encoders.errors import EncoderConfigError
-from models.encoders.generator_access import w_avg_of
-from models.encoders.io import load_encoder
-from models.encoders.losses import lpips_per_image, mse_per_image, to_loss_size
-from models.encoders.networks import Encoder
-from models.encoders.preprocess import fit_input
-from models.encoders.psp_format import load_psp_checkpoint
-from models.imaging import to_uint8
-from models.lpips import LPIPS, load_lpips
-from models.projector import RefineConfig, refine_latents
-from models.stylegan2.checkpoint import load_generator
-from models.stylegan2.generator import Generator
-from storage.images import ImageFailure, ImageReadConfig, read_images, to_signed_float
+from datasetgan.models.encoders.errors import EncoderConfigError
+from datasetgan.models.encoders.generator_access import w_avg_of
+from datasetgan.models.encoders.io import load_encoder
+from datasetgan.models.encoders.losses import lpips_per_image, mse_per_image, to_loss_size
+from datasetgan.models.encoders.networks import Encoder
+from datasetgan.models.encoders.preprocess import fit_input
+from datasetgan.models.encoders.psp_format import load_psp_checkpoint
+from datasetgan.models.imaging import (
+    ImageFailure,
+    ImageReadConfig,
+    read_images,
+    to_signed_float,
+    to_uint8,
+)
+from datasetgan.models.lpips import LPIPS, load_lpips
+from datasetgan.models.projector import RefineConfig, refine_latents
+from datasetgan.models.stylegan2.checkpoint import load_generator
+from datasetgan.models.stylegan2.generator import Generator
 
 REFINE_MODES = ("none", "optimize")
 KEEP_IMAGES = ("none", "reconstructions")

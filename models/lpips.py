@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from datasetgan.models.errors import ModelError
+
 VGG16_FILE = "vgg16-397923af.pth"
 # torchvision's vgg16 "D" layout up to relu5_3: ints are conv widths, "M" is a 2x2 max pool.
 _VGG16_LAYOUT: tuple[int | str, ...] = (
@@ -38,8 +40,8 @@ INPUT_RANGES = {"signed": (-1.0, 1.0), "unit": (0.0, 1.0)}
 CHECKS = ("range", "none")
 
 
-class LPIPSError(Exception):
-    """Base class of LPIPS errors."""
+class LPIPSError(ModelError):
+    """Base class of LPIPS errors (a model library error: ``except ModelError`` catches it)."""
 
 
 class LPIPSWeightsError(LPIPSError):

@@ -25,15 +25,15 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from models.encoders.errors import EncoderConfigError, EncoderInputError
-from models.encoders.generator_access import w_avg_of
-from models.encoders.losses import (
+from datasetgan.models.encoders.errors import EncoderConfigError, EncoderInputError
+from datasetgan.models.encoders.generator_access import w_avg_of
+from datasetgan.models.encoders.losses import (
     mse_per_image,
     noise_autocorrelation,
     to_loss_size,
 )
-from models.lpips import LPIPS
-from models.stylegan2.generator import Generator
+from datasetgan.models.lpips import LPIPS
+from datasetgan.models.stylegan2.generator import Generator
 
 NOISE_MODES = ("const", "optimize")
 

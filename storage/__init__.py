@@ -3,12 +3,18 @@
 Never imports prefect or models. See docs/storage.md for the on-disk schema.
 """
 
-from storage.dataset import SegmentationDataset
-from storage.entry import ENTRY_NAME, EntryInfo, ShardRecord, keep_rows, load_entry
-from storage.errors import NotAStoreError, SchemaError, ShardError, StorageError, WriterError
-from storage.export import export_pngs
-from storage.manifest import read_manifest
-from storage.schema import (
+from datasetgan.storage.dataset import SegmentationDataset
+from datasetgan.storage.entry import ENTRY_NAME, EntryInfo, ShardRecord, keep_rows, load_entry
+from datasetgan.storage.errors import (
+    NotAStoreError,
+    SchemaError,
+    ShardError,
+    StorageError,
+    WriterError,
+)
+from datasetgan.storage.export import export_pngs
+from datasetgan.storage.manifest import read_fields, read_manifest
+from datasetgan.storage.schema import (
     KNOWN_SCHEMA_VERSIONS,
     SCHEMA_VERSION,
     Compression,
@@ -21,8 +27,8 @@ from storage.schema import (
     samples_spec,
     sha256_file,
 )
-from storage.shards import ShardSlot, ShardWriter
-from storage.store import ShardedStore
+from datasetgan.storage.shards import ShardSlot, ShardWriter
+from datasetgan.storage.store import ShardedStore
 
 __all__ = [
     "ENTRY_NAME",
@@ -49,6 +55,7 @@ __all__ = [
     "export_pngs",
     "keep_rows",
     "load_entry",
+    "read_fields",
     "read_manifest",
     "samples_spec",
     "sha256_file",

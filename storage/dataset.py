@@ -13,8 +13,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from storage.entry import ENTRY_NAME, EntryInfo, Verify, keep_rows, load_entry
-from storage.errors import SchemaError, ShardError
+from datasetgan.storage.entry import ENTRY_NAME, EntryInfo, Verify, keep_rows, load_entry
+from datasetgan.storage.errors import SchemaError, ShardError
 
 ImageDtype = Literal["float", "uint8"]
 Transform = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]

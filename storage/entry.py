@@ -18,9 +18,9 @@ from typing import Any, Literal
 import h5py
 import numpy as np
 
-from storage.errors import NotAStoreError, SchemaError, ShardError
-from storage.schema import SCHEMA_VERSION, Provenance, StoreSpec, check_schema_version
-from storage.shards import SHARD_DIR, check_shard, fsync_path, shard_name
+from datasetgan.storage.errors import NotAStoreError, SchemaError, ShardError
+from datasetgan.storage.schema import SCHEMA_VERSION, Provenance, StoreSpec, check_schema_version
+from datasetgan.storage.shards import SHARD_DIR, check_shard, fsync_path, shard_name
 
 ENTRY_NAME = "data.h5"
 Verify = Literal["none", "stat", "deep"]

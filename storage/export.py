@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from storage.dataset import SegmentationDataset
+from datasetgan.storage.dataset import SegmentationDataset
 
 
 def export_pngs(

@@ -1,15 +1,17 @@
-"""Manifest tables (pandas) of a store: one row per sample."""
+"""Reading a store by field: the manifest table (pandas, one row per sample) and field arrays."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pandas as pd
 
-from storage.entry import load_entry
-from storage.schema import TEXT
+from datasetgan.storage.entry import load_entry
+from datasetgan.storage.errors import SchemaError
+from datasetgan.storage.schema import TEXT
 
 
 def read_manifest(path: str | Path) -> pd.DataFrame:
@@ -42,3 +44,27 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
     frame = pd.DataFrame(columns)
     frame.index.name = "entry_row"
     return frame
+
+
+def read_fields(
+    path: str | Path, fields: Sequence[str], *, stop: int | None = None
+) -> dict[str, np.ndarray]:
+    """Rows ``[0, stop)`` (every row when None) of ``fields`` of a store (its data.h5, or the store
+    directory), as arrays in entry-row order; text fields as ``str`` object arrays.
+
+    Refuses a field the store does not have, naming the ones it has.
+    """
+    p = Path(path)
+    if p.is_dir():
+        p = p / "data.h5"
+    info = load_entry(p, verify="stat")
+    known = {fs.name: fs for fs in info.spec.fields}
+    missing = [name for name in fields if name not in known]
+    if missing:
+        raise SchemaError(p, f"no field(s) {missing}", f"one of {sorted(known)}")
+    out: dict[str, np.ndarray] = {}
+    with h5py.File(p, "r") as f:
+        for name in fields:
+            data = f[name].asstr() if known[name].dtype == TEXT else f[name]
+            out[name] = np.asarray(data[:stop])
+    return out

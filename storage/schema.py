@@ -19,7 +19,7 @@ import h5py
 import hdf5plugin
 import numpy as np
 
-from storage.errors import SchemaError
+from datasetgan.storage.errors import SchemaError
 
 SCHEMA_VERSION = 1
 """Version of the on-disk layout written by this package. Readers refuse any other."""

@@ -22,8 +22,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from storage.errors import SchemaError, ShardError, WriterError
-from storage.schema import SCHEMA_VERSION, StoreSpec, check_schema_version, layout_json
+from datasetgan.storage.errors import SchemaError, ShardError, WriterError
+from datasetgan.storage.schema import SCHEMA_VERSION, StoreSpec, check_schema_version, layout_json
 
 SHARD_DIR = "shards"
 _FINAL_RE = re.compile(r"^shard-(\d{5,})\.h5$")

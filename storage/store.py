@@ -27,11 +27,11 @@ from typing import Any
 
 import pandas as pd
 
-from storage.entry import ENTRY_NAME, EntryInfo, ShardRecord, load_entry, write_entry
-from storage.errors import NotAStoreError, SchemaError, WriterError
-from storage.manifest import read_manifest
-from storage.schema import SCHEMA_VERSION, Provenance, StoreSpec, check_schema_version
-from storage.shards import (
+from datasetgan.storage.entry import ENTRY_NAME, EntryInfo, ShardRecord, load_entry, write_entry
+from datasetgan.storage.errors import NotAStoreError, SchemaError, WriterError
+from datasetgan.storage.manifest import read_manifest
+from datasetgan.storage.schema import SCHEMA_VERSION, Provenance, StoreSpec, check_schema_version
+from datasetgan.storage.shards import (
     SHARD_DIR,
     ShardSlot,
     ShardWriter,

@@ -1,6 +1,6 @@
 """A procedural domain of stylised 64x64 faces with exact label masks (the project's toy world)."""
 
-from toyfaces.data import (
+from datasetgan.toyfaces.data import (
     ToyFaces,
     colour_mask,
     label_image,
@@ -8,10 +8,10 @@ from toyfaces.data import (
     to_tensor,
     write_png_folder,
 )
-from toyfaces.domain import CLASS_NAMES, FAMILIES, PALETTE, RESOLUTION, ColourFamily, K
-from toyfaces.metrics import IoU, confusion_matrix, mean_iou
-from toyfaces.oracle import oracle_annotate, oracle_annotate_batch
-from toyfaces.renderer import Sample, render, render_batch
+from datasetgan.toyfaces.domain import CLASS_NAMES, FAMILIES, PALETTE, RESOLUTION, ColourFamily, K
+from datasetgan.toyfaces.metrics import IoU, confusion_matrix, mean_iou
+from datasetgan.toyfaces.oracle import oracle_annotate, oracle_annotate_batch
+from datasetgan.toyfaces.renderer import Sample, render, render_batch
 
 __all__ = [
     "CLASS_NAMES",

@@ -8,15 +8,15 @@ from collections.abc import Sequence
 
 import torch
 
-from toyfaces.data import write_png_folder
-from toyfaces.report import (
+from datasetgan.toyfaces.data import write_png_folder
+from datasetgan.toyfaces.report import (
     iou_table,
     oracle_benchmark,
     render_speed,
     save_grid,
     segnet_benchmark,
 )
-from toyfaces.segnet import SegProgress, SegTrainConfig
+from datasetgan.toyfaces.segnet import SegProgress, SegTrainConfig
 
 
 def _parser() -> argparse.ArgumentParser:

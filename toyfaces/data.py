@@ -21,9 +21,9 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from toyfaces.domain import CLASS_NAMES, PALETTE
-from toyfaces.oracle import oracle_annotate
-from toyfaces.renderer import render, render_batch
+from datasetgan.toyfaces.domain import CLASS_NAMES, PALETTE
+from datasetgan.toyfaces.oracle import oracle_annotate
+from datasetgan.toyfaces.renderer import render, render_batch
 
 ImageRange = Literal["signed", "unit"]
 CLASS_FILE = "classes.json"

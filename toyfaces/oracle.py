@@ -22,7 +22,7 @@ import itertools
 
 import numpy as np
 
-from toyfaces.domain import FAMILIES, K, hsv_to_rgb
+from datasetgan.toyfaces.domain import FAMILIES, K, hsv_to_rgb
 
 _PAIRS = np.array(list(itertools.combinations(range(K), 2)), dtype=np.int64)  # [P, 2], i < j
 _D65 = np.array([0.95047, 1.0, 1.08883], dtype=np.float32)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from toyfaces.domain import RESOLUTION, SUPERSAMPLE, K, sample_colours
+from datasetgan.toyfaces.domain import RESOLUTION, SUPERSAMPLE, K, sample_colours
 
 HI = RESOLUTION * SUPERSAMPLE
 BG, SKIN, HAIR, EYE, NOSE, MOUTH, HAT, CLOTHES = range(8)

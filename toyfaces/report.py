@@ -13,13 +13,19 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from toyfaces.data import ToyFaces, colour_mask
-from toyfaces.domain import CLASS_NAMES, K
-from toyfaces.metrics import IoU, mean_iou
-from toyfaces.oracle import oracle_annotate_batch
-from toyfaces.perturb import degrade
-from toyfaces.renderer import render_batch
-from toyfaces.segnet import SegNetConfig, SegProgress, SegTrainConfig, evaluate_segnet, train_segnet
+from datasetgan.toyfaces.data import ToyFaces, colour_mask
+from datasetgan.toyfaces.domain import CLASS_NAMES, K
+from datasetgan.toyfaces.metrics import IoU, mean_iou
+from datasetgan.toyfaces.oracle import oracle_annotate_batch
+from datasetgan.toyfaces.perturb import degrade
+from datasetgan.toyfaces.renderer import render_batch
+from datasetgan.toyfaces.segnet import (
+    SegNetConfig,
+    SegProgress,
+    SegTrainConfig,
+    evaluate_segnet,
+    train_segnet,
+)
 
 # (name, blur sigma px, noise std /255, colour cast fraction)
 PERTURBATIONS: tuple[tuple[str, float, float, float], ...] = (

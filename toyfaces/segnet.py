@@ -23,8 +23,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
-from toyfaces.domain import K
-from toyfaces.metrics import IoU, confusion_matrix, iou_from_confusion
+from datasetgan.toyfaces.domain import K
+from datasetgan.toyfaces.metrics import IoU, confusion_matrix, iou_from_confusion
 
 IGNORE = -1
 

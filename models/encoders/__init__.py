@@ -3,17 +3,27 @@
 Shapes: images [N, C, S, S] in [-1, 1]; codes [N, L, D].
 """
 
-from models.encoders.config import EncoderConfig
-from models.encoders.errors import (
+from datasetgan.models.encoders.config import EncoderConfig
+from datasetgan.models.encoders.errors import (
     EncoderCheckpointError,
     EncoderConfigError,
     EncoderError,
     EncoderInputError,
 )
-from models.encoders.io import PSPCheckpoint, load_encoder, read_encoder_metadata, save_encoder
-from models.encoders.networks import Encoder, Encoder4Editing, GradualStyleEncoder, build_encoder
-from models.encoders.preprocess import fit_input
-from models.encoders.psp_format import load_psp_checkpoint, save_psp_checkpoint
+from datasetgan.models.encoders.io import (
+    PSPCheckpoint,
+    load_encoder,
+    read_encoder_metadata,
+    save_encoder,
+)
+from datasetgan.models.encoders.networks import (
+    Encoder,
+    Encoder4Editing,
+    GradualStyleEncoder,
+    build_encoder,
+)
+from datasetgan.models.encoders.preprocess import fit_input
+from datasetgan.models.encoders.psp_format import load_psp_checkpoint, save_psp_checkpoint
 
 __all__ = [
     "Encoder",

@@ -12,8 +12,8 @@ import math
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from models.encoders.errors import EncoderInputError
-from models.stylegan2.layers import EqualLinear
+from datasetgan.models.encoders.errors import EncoderInputError
+from datasetgan.models.stylegan2.layers import EqualLinear
 
 
 class SEModule(nn.Module):

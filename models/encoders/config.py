@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from models.encoders.errors import EncoderConfigError
+from datasetgan.models.encoders.errors import EncoderConfigError
 
 KINDS = ("psp", "e4e")
 UNITS = ("ir", "ir_se")

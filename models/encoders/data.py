@@ -14,10 +14,10 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from models.encoders.errors import EncoderInputError
-from models.encoders.generator_access import device_of
-from models.stylegan2.generator import Generator
-from storage.images import ImageReadConfig, read_images, to_signed_float
+from datasetgan.models.encoders.errors import EncoderInputError
+from datasetgan.models.encoders.generator_access import device_of
+from datasetgan.models.imaging import ImageReadConfig, read_images, to_signed_float
+from datasetgan.models.stylegan2.generator import Generator
 
 log = logging.getLogger(__name__)
 

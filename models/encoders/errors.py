@@ -5,7 +5,7 @@ They sit under the model libraries' hierarchy (``models.errors``), so ``except M
 
 from __future__ import annotations
 
-from models.errors import CheckpointError, ConfigError, ModelError
+from datasetgan.models.errors import CheckpointError, ConfigError, ModelError
 
 
 class EncoderError(ModelError):

@@ -7,7 +7,7 @@ from typing import cast
 import torch
 from torch import Tensor
 
-from models.stylegan2.generator import Generator
+from datasetgan.models.stylegan2.generator import Generator
 
 
 def w_avg_of(generator: Generator) -> Tensor:

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from models.imaging import to_uint8
+from datasetgan.models.imaging import to_uint8
 
 
 def save_image_grid(

@@ -24,10 +24,10 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from models.encoders.config import EncoderConfig
-from models.encoders.errors import EncoderCheckpointError, EncoderConfigError
-from models.encoders.networks import Encoder, build_encoder
-from models.stylegan2.generator import Generator
+from datasetgan.models.encoders.config import EncoderConfig
+from datasetgan.models.encoders.errors import EncoderCheckpointError, EncoderConfigError
+from datasetgan.models.encoders.networks import Encoder, build_encoder
+from datasetgan.models.stylegan2.generator import Generator
 
 FORMAT_NAME = "datasetgan-pipeline/encoder"
 FORMAT_VERSION = 1

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, autograd, nn
 
-from models.lpips import LPIPS
+from datasetgan.models.lpips import LPIPS
 
 
 def to_loss_size(x: Tensor, size: int) -> Tensor:

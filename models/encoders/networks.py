@@ -14,9 +14,9 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
-from models.encoders.blocks import BottleneckIR, GradualStyleBlock, upsample_add
-from models.encoders.config import EncoderConfig
-from models.encoders.errors import EncoderConfigError, EncoderInputError
+from datasetgan.models.encoders.blocks import BottleneckIR, GradualStyleBlock, upsample_add
+from datasetgan.models.encoders.config import EncoderConfig
+from datasetgan.models.encoders.errors import EncoderConfigError, EncoderInputError
 
 
 class _FPNEncoder(nn.Module):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor
 
-from models.encoders.errors import EncoderInputError
+from datasetgan.models.encoders.errors import EncoderInputError
 
 FIT_MODES = ("resize", "refuse")
 

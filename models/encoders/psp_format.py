@@ -18,18 +18,21 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from models.encoders.config import EncoderConfig
-from models.encoders.errors import EncoderCheckpointError, EncoderConfigError
-from models.encoders.generator_access import w_avg_of
-from models.encoders.io import (
+from datasetgan.models.encoders.config import EncoderConfig
+from datasetgan.models.encoders.errors import EncoderCheckpointError, EncoderConfigError
+from datasetgan.models.encoders.generator_access import w_avg_of
+from datasetgan.models.encoders.io import (
     ENCODER_TYPES,
     PSPCheckpoint,
     infer_encoder_config,
     load_encoder_state,
 )
-from models.encoders.networks import Encoder, build_encoder
-from models.stylegan2.checkpoint import generator_from_rosinality_state_dict, torch_load_safe
-from models.stylegan2.generator import Generator
+from datasetgan.models.encoders.networks import Encoder, build_encoder
+from datasetgan.models.stylegan2.checkpoint import (
+    generator_from_rosinality_state_dict,
+    torch_load_safe,
+)
+from datasetgan.models.stylegan2.generator import Generator
 
 OWN_CONFIG_OPT = "datasetgan_encoder_config"
 _PREFIXES = ("encoder.", "decoder.")

@@ -25,20 +25,20 @@ from typing import Any
 
 import torch
 
-from models.encoders.config import EncoderConfig
-from models.encoders.data import ImageFolderSource, sample_batch
-from models.encoders.errors import EncoderCheckpointError, EncoderConfigError
-from models.encoders.generator_access import device_of, w_avg_of
-from models.encoders.grid import save_image_grid
-from models.encoders.io import load_encoder, save_encoder
-from models.encoders.networks import Encoder, build_encoder
-from models.encoders.psp_format import load_psp_checkpoint
-from models.encoders.training import EncoderTrainer, TrainConfig
-from models.fingerprint import state_dict_sha256
-from models.lpips import load_lpips
-from models.stylegan2.checkpoint import load_generator, torch_load_safe
-from models.stylegan2.generator import Generator
-from storage.images import ImageReadConfig
+from datasetgan.models.encoders.config import EncoderConfig
+from datasetgan.models.encoders.data import ImageFolderSource, sample_batch
+from datasetgan.models.encoders.errors import EncoderCheckpointError, EncoderConfigError
+from datasetgan.models.encoders.generator_access import device_of, w_avg_of
+from datasetgan.models.encoders.grid import save_image_grid
+from datasetgan.models.encoders.io import load_encoder, save_encoder
+from datasetgan.models.encoders.networks import Encoder, build_encoder
+from datasetgan.models.encoders.psp_format import load_psp_checkpoint
+from datasetgan.models.encoders.training import EncoderTrainer, TrainConfig
+from datasetgan.models.fingerprint import state_dict_sha256
+from datasetgan.models.imaging import ImageReadConfig
+from datasetgan.models.lpips import load_lpips
+from datasetgan.models.stylegan2.checkpoint import load_generator, torch_load_safe
+from datasetgan.models.stylegan2.generator import Generator
 
 log = logging.getLogger(__name__)
 STATE_FILE = "train_state.pt"

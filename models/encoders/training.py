@@ -23,10 +23,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from models.encoders.data import ImageFolderSource, TrainBatch, sample_batch
-from models.encoders.errors import EncoderConfigError
-from models.encoders.generator_access import device_of
-from models.encoders.losses import (
+from datasetgan.models.encoders.data import ImageFolderSource, TrainBatch, sample_batch
+from datasetgan.models.encoders.errors import EncoderConfigError
+from datasetgan.models.encoders.generator_access import device_of
+from datasetgan.models.encoders.losses import (
     LatentDiscriminator,
     adversarial_per_image,
     delta_per_image,
@@ -37,10 +37,10 @@ from models.encoders.losses import (
     to_loss_size,
     w_norm_per_image,
 )
-from models.encoders.networks import Encoder, Encoder4Editing
-from models.encoders.preprocess import fit_input
-from models.lpips import LPIPS
-from models.stylegan2.generator import Generator
+from datasetgan.models.encoders.networks import Encoder, Encoder4Editing
+from datasetgan.models.encoders.preprocess import fit_input
+from datasetgan.models.lpips import LPIPS
+from datasetgan.models.stylegan2.generator import Generator
 
 SOURCES = ("samples", "images", "mixed")
 PROGRESSIVE = ("none", "linear")

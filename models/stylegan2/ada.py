@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from models.errors import CheckpointError
+from datasetgan.models.errors import CheckpointError
 
 Tensor = torch.Tensor
 

@@ -25,10 +25,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from models.errors import CheckpointError, ConfigError
-from models.stylegan2.ada import ada_to_rosinality, is_ada_state_dict
-from models.stylegan2.config import GeneratorConfig
-from models.stylegan2.generator import Generator
+from datasetgan.models.errors import CheckpointError, ConfigError
+from datasetgan.models.stylegan2.ada import ada_to_rosinality, is_ada_state_dict
+from datasetgan.models.stylegan2.config import GeneratorConfig
+from datasetgan.models.stylegan2.generator import Generator
 
 log = logging.getLogger(__name__)
 

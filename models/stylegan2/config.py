@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
-from models.errors import ConfigError
+from datasetgan.models.errors import ConfigError
 
 MIN_RESOLUTION = 8
 MAX_RESOLUTION = 1024

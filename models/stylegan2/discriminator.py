@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.stylegan2.config import GeneratorConfig
-from models.stylegan2.layers import BiasLeakyReLU, Blur, EqualLinear
+from datasetgan.models.stylegan2.config import GeneratorConfig
+from datasetgan.models.stylegan2.layers import BiasLeakyReLU, Blur, EqualLinear
 
 
 class EqualConv2d(nn.Module):

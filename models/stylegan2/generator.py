@@ -11,8 +11,8 @@ from typing import Literal, NamedTuple
 import torch
 from torch import nn
 
-from models.stylegan2.config import GeneratorConfig
-from models.stylegan2.layers import (
+from datasetgan.models.stylegan2.config import GeneratorConfig
+from datasetgan.models.stylegan2.layers import (
     ConstantInput,
     EqualLinear,
     ModconvImpl,

@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.stylegan2.ops import fused_leaky_relu, make_blur_kernel, upfirdn2d
+from datasetgan.models.stylegan2.ops import fused_leaky_relu, make_blur_kernel, upfirdn2d
 
 ModconvImpl = Literal["auto", "batched", "grouped"]
 MODCONV_IMPLS = ("auto", "batched", "grouped")

@@ -12,7 +12,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from models.stylegan2 import kernels
+from datasetgan.models.stylegan2 import kernels
 
 SQRT2 = math.sqrt(2.0)
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import torch
 
-from models.stylegan2.generator import Generator
+from datasetgan.models.stylegan2.generator import Generator
 
 _MASK64 = (1 << 64) - 1
 

@@ -19,13 +19,13 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from models.errors import CheckpointError
-from models.imaging import grid_image, save_png, to_uint8
-from models.stylegan2.checkpoint import save_generator, torch_load_safe
-from models.stylegan2.config import GeneratorConfig
-from models.stylegan2.discriminator import Discriminator
-from models.stylegan2.generator import Generator
-from models.stylegan2.sampling import mix_styles, w_plus_from_seeds
+from datasetgan.models.errors import CheckpointError
+from datasetgan.models.imaging import grid_image, save_png, to_uint8
+from datasetgan.models.stylegan2.checkpoint import save_generator, torch_load_safe
+from datasetgan.models.stylegan2.config import GeneratorConfig
+from datasetgan.models.stylegan2.discriminator import Discriminator
+from datasetgan.models.stylegan2.generator import Generator
+from datasetgan.models.stylegan2.sampling import mix_styles, w_plus_from_seeds
 
 Progress = Callable[[int, int, dict[str, float]], None]
 CHECKPOINT_FILE = "checkpoint.pt"

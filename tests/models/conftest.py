@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
-from stylegan2_testlib import perturbed
-
-from models.stylegan2 import Generator
+import torch
 
 
-@pytest.fixture
-def tiny() -> Generator:
-    return perturbed()
+@pytest.fixture(autouse=True)
+def _one_thread() -> Iterator[None]:
+    """Tiny tensors: one intra-op thread is as fast, and immune to oversubscription on busy CI."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

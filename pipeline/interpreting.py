@@ -1,0 +1,149 @@
+"""train_interpreter's steps as plain functions: check the annotations, fit and save, report.
+
+Shapes: N annotated images, H/W image size, K classes, L/D W+ code.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from datasetgan.interpreter import (
+    EnsembleConfig,
+    TrainConfig,
+    TrainProgress,
+    latents_from_store,
+    load_annotations,
+    load_interpreter,
+    pair_latents,
+    rank_candidates,
+    train_interpreter,
+)
+from datasetgan.models.fingerprint import state_dict_sha256
+from datasetgan.models.imaging import to_uint8, write_preview
+from datasetgan.models.runtime import tune_cpu_allocator
+from datasetgan.models.stylegan2 import Generator, load_generator
+from datasetgan.pipeline import progress
+from datasetgan.pipeline.params import TrainInterpreterParams
+from datasetgan.pipeline.recipes import UNLABELLED
+from datasetgan.storage import ShardedStore, default_palette
+
+REPORT_FILE = "report.json"
+PREVIEW_IMAGES = 4
+
+
+def check_annotations(p: TrainInterpreterParams) -> dict[str, Any]:
+    """Refuse, before training: a samples store from another generator, masks of the wrong size or
+    with unknown ids, class lists that disagree with the classes the samples were drawn for."""
+    g = load_generator(p.generator)
+    store = ShardedStore.open(p.samples)
+    recorded = store.provenance.fingerprints.get("generator")
+    actual = state_dict_sha256(g)
+    if recorded != actual:
+        raise ValueError(
+            f"samples {p.samples}: drawn with generator {str(recorded)[:16]}..., but {p.generator} is "
+            f"{actual[:16]}...; expected the generator the annotated samples came from"
+        )
+    ann = load_annotations(p.annotations)
+    ann.check_shape((g.resolution, g.resolution))
+    pair_latents(ann, latents_from_store(p.samples, ann.ids))
+    stored = list(store.spec.class_names)
+    if stored != list(UNLABELLED) and stored != list(ann.class_names):
+        raise ValueError(
+            f"annotations {p.annotations}: classes {list(ann.class_names)} disagree with the classes "
+            f"the samples were drawn for ({stored}, in {p.samples}); expected the same list"
+        )
+    return {"annotated": len(ann), "ids": list(ann.ids), "class_names": list(ann.class_names)}
+
+
+def fit(p: TrainInterpreterParams) -> dict[str, Any]:
+    """Train the ensemble, save it to ``p.out`` with ``report.json``; returns the report (JSON-able)."""
+    tune_cpu_allocator()
+    if p.threads:
+        torch.set_num_threads(p.threads)
+    config = TrainConfig(
+        ensemble=EnsembleConfig(n_members=p.members),
+        seed=p.seed,
+        pixels_per_image=p.pixels_per_image,
+        val_fraction=p.val_fraction,
+        batch_size=p.batch_size,
+        learning_rate=p.learning_rate,
+        max_steps=p.max_steps,
+        eval_every=p.eval_every,
+    )
+    g = load_generator(p.generator)
+    interp, report = train_interpreter(g, p.annotations, p.samples, config, progress=_progress)
+    interp.save(p.out)
+    data = report.to_dict() | {"config": config.to_dict(), "interpreter": str(p.out)}
+    (p.out / REPORT_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return data
+
+
+def _progress(event: TrainProgress) -> None:
+    if event.phase == "render":
+        progress.report("annotated images rendered", event.images_done, event.images_total)
+    elif event.phase == "train":
+        progress.report("training steps", event.step, event.max_steps)
+
+
+@torch.no_grad()
+def review(p: TrainInterpreterParams, report: dict[str, Any]) -> dict[str, Any]:
+    """Preview of validation images (image | label overlay | uncertainty) next to the interpreter,
+    and, with ``p.suggest``, the unannotated samples to annotate next (most uncertain first)."""
+    g = load_generator(p.generator)
+    interp = load_interpreter(p.out, generator=g)
+    ids = list(report["val_ids"] or report["train_ids"])[:PREVIEW_IMAGES]
+    preview = _preview(p.out.with_name(f"{p.out.name}-preview.png"), g, interp, p.samples, ids)
+    suggestions: list[dict[str, Any]] = []
+    if p.suggest:
+        annotated = [*report["train_ids"], *report["val_ids"]]
+        ranked = rank_candidates(
+            interp, g, latents_from_store(p.samples), exclude=annotated, top=p.suggest
+        )
+        suggestions = [{"sample": c.sample_id, "score": round(c.score, 6)} for c in ranked]
+        (p.out / "suggestions.json").write_text(
+            json.dumps(suggestions, indent=2) + "\n", encoding="utf-8"
+        )
+    return {"preview": str(preview), "suggestions": suggestions}
+
+
+def _preview(path: Path, g: Generator, interp: Any, samples: Path, ids: list[int]) -> Path:
+    codes = latents_from_store(samples, ids)
+    ws = torch.stack([codes[i] for i in ids])
+    image, result = interp.render_and_label(g, ws, maps=("uncertainty",))
+    palette = ShardedStore.open(samples).spec.palette
+    if len(palette) != interp.n_classes:  # samples drawn without a class list
+        palette = default_palette(interp.n_classes)
+    return write_preview(
+        path, to_uint8(image), result.labels.numpy(), result.uncertainty.numpy(), palette
+    )
+
+
+def report_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """Table rows: validation IoU per class, mIoU, accuracy, steps, timing."""
+    rows = [
+        {
+            "metric": "annotated images (train / validation)",
+            "value": f"{len(report['train_ids'])} / {len(report['val_ids'])}",
+        },
+        {
+            "metric": "steps (stopped early)",
+            "value": f"{report['steps']} ({report['stopped_early']})",
+        },
+        {"metric": "training pixels", "value": report["pool_pixels"]},
+        {"metric": "validation mIoU", "value": _round(report["val_miou"])},
+        {"metric": "validation pixel accuracy", "value": _round(report["val_pixel_accuracy"])},
+        {"metric": "wall time (s)", "value": round(float(report["seconds"]), 2)},
+    ]
+    rows += [
+        {"metric": f"IoU: {name}", "value": _round(v)} for name, v in report["val_iou"].items()
+    ]
+    return rows
+
+
+def _round(value: float | None) -> float | str:
+    return "n/a" if value is None or not np.isfinite(value) else round(float(value), 4)

@@ -1,0 +1,98 @@
+"""Before any rendering: load the models, check them against the parameters and the store, create or
+reopen the store, and list the shards still to write (plain functions; the flows' first step).
+
+Shapes: N samples, S shard size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from datasetgan.pipeline.generate import load_models, store_spec
+from datasetgan.pipeline.params import BuildParams, GenerateParams, SampleParams
+from datasetgan.pipeline.recipes import Recipe, open_store
+from datasetgan.storage import ShardedStore, ShardSlot
+
+
+@dataclass(frozen=True)
+class StorePlan:
+    """A store and the shards a run still has to write (small: paths and numbers)."""
+
+    store: str
+    recipe: Recipe
+    slots: list[ShardSlot]
+    n_target: int
+    samples_before: int
+    class_names: list[str] = field(default_factory=list)
+    palette: list[list[int]] = field(default_factory=list)
+    drop_uncertain: float = 0.0
+
+    @property
+    def skipped_shards(self) -> int:
+        return -(-self.n_target // ShardedStore.open(self.store).spec.shard_size) - len(self.slots)
+
+
+def plan_samples(p: SampleParams) -> StorePlan:
+    """sample_for_annotation: an unlabelled samples store at ``out/samples``."""
+    recipe = Recipe(kind="samples", generator=str(p.generator.resolve()), render=p.render)
+    models = load_models(recipe)
+    spec = store_spec(recipe, models, shard_size=p.shard_size, class_names=p.class_names)
+    store = open_store(p.out / "samples", recipe, models.fingerprints, spec)
+    return _plan(store, recipe, p.n)
+
+
+def plan_dataset(p: GenerateParams) -> StorePlan:
+    """generate_dataset: a labelled store at ``out``; resumes when ``out`` holds the same recipe."""
+    recipe = Recipe(
+        kind="dataset",
+        generator=str(p.generator.resolve()),
+        interpreter=str(p.interpreter.resolve()),
+        render=p.render,
+        uncertainty_maps=p.uncertainty_maps,
+    )
+    models = load_models(recipe)
+    spec = store_spec(recipe, models, shard_size=p.shard_size, compression=p.compression)
+    store = open_store(p.out, recipe, models.fingerprints, spec)
+    return _plan(store, recipe, p.n, drop_uncertain=p.drop_uncertain)
+
+
+def plan_build(p: BuildParams) -> StorePlan:
+    """build_dataset: ``n`` new samples after the last complete shard (plus any shard missing
+    before it, e.g. from a killed run), with the recipe the store records."""
+    store = ShardedStore.open(p.store)
+    recipe = Recipe.from_store(store)
+    if recipe.kind != "dataset":
+        raise ValueError(
+            f"store {p.store}: holds {recipe.kind!r} (images for annotation); expected a labelled "
+            "store made by `datasetgan generate`"
+        )
+    load_models(recipe)  # refuses changed or mismatched files before any work
+    done = store.complete_shards()
+    total = (done[-1] + 1 if done else 0) * store.spec.shard_size + p.n
+    return _plan(store, recipe, total, drop_uncertain=p.drop_uncertain)
+
+
+def _plan(store: ShardedStore, recipe: Recipe, n: int, drop_uncertain: float = 0.0) -> StorePlan:
+    pending = store.pending(n)
+    shards = len(store.plan(n))
+    before = sum(r.n_samples for r in store.validate().records if r.index < shards)
+    return StorePlan(
+        store=str(store.path),
+        recipe=recipe,
+        slots=pending,
+        n_target=n,
+        samples_before=before,
+        class_names=list(store.spec.class_names),
+        palette=[list(c) for c in store.spec.palette],
+        drop_uncertain=drop_uncertain,
+    )
+
+
+def annotation_folder(out: Path, class_names: list[str] | None) -> Path:
+    """``out/annotations``: where annotators put masks (with ``classes.txt`` when classes are known)."""
+    folder = out / "annotations"
+    folder.mkdir(parents=True, exist_ok=True)
+    if class_names:
+        (folder / "classes.txt").write_text("\n".join(class_names) + "\n", encoding="utf-8")
+    return folder

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from datasetgan.models.errors import CheckpointError
+from datasetgan.models.stylegan2 import GeneratorConfig, load_generator
+from datasetgan.models.stylegan2.discriminator import Discriminator
+from datasetgan.models.stylegan2.training import GanTrainConfig, GanTrainer
+
+CFG = GeneratorConfig(resolution=16, w_dim=16, n_mlp=2, channel_base=64, channel_max=8)
+TRAIN = GanTrainConfig(
+    iterations=4,
+    batch=4,
+    r1_every=2,
+    pl_every=2,
+    checkpoint_every=2,
+    sample_every=2,
+    sample_seeds=4,
+)
+
+
+def _images(n: int = 16) -> torch.Tensor:
+    return torch.randint(
+        0, 256, (n, 3, 16, 16), generator=torch.Generator().manual_seed(0), dtype=torch.uint8
+    )
+
+
+def test_discriminator_shapes_and_refusal() -> None:
+    d = Discriminator(CFG)
+    assert d(torch.randn(6, 3, 16, 16)).shape == (6, 1)
+    with pytest.raises(ValueError, match=r"expected \[N, 3, 16, 16\]"):
+        d(torch.randn(2, 3, 8, 8))
+
+
+def test_training_runs_writes_and_resumes_identically(tmp_path: Path) -> None:
+    straight = GanTrainer(CFG, TRAIN, _images(), tmp_path / "a")
+    straight.run()
+    first = GanTrainer(CFG, replace(TRAIN, iterations=2), _images(), tmp_path / "b")
+    first.run()
+    resumed = GanTrainer(CFG, TRAIN, _images(), tmp_path / "b")
+    logs: list[int] = []
+    resumed.run(lambda step, total, _: logs.append(step))
+    assert logs == [3, 4], "resume must continue from the checkpoint, not restart"
+    for (name, a), b in zip(
+        straight.g_ema.state_dict().items(), resumed.g_ema.state_dict().values(), strict=True
+    ):
+        assert torch.equal(a, b), name
+    assert sorted(p.name for p in (tmp_path / "a" / "samples").iterdir()) == [
+        "step-000002.png",
+        "step-000004.png",
+    ]
+    g = load_generator(tmp_path / "a" / "generator")
+    assert torch.equal(g.w_avg, straight.g_ema.w_avg)
+
+
+def test_training_moves_the_generator(tmp_path: Path) -> None:
+    trainer = GanTrainer(CFG, TRAIN, _images(), tmp_path)
+    before = {k: v.clone() for k, v in trainer.g.state_dict().items()}
+    seen: dict[str, float] = {}
+    trainer.run(lambda step, total, logs: seen.update(logs))
+    changed = [k for k, v in trainer.g.state_dict().items() if not torch.equal(v, before[k])]
+    assert any(k.startswith("style.") for k in changed) and any(
+        k.startswith("convs.") for k in changed
+    )
+    assert {"d_loss", "g_loss", "r1", "pl"} <= set(seen) or {"d_loss", "g_loss"} <= set(seen)
+
+
+def test_resume_refuses_other_architecture(tmp_path: Path) -> None:
+    GanTrainer(CFG, replace(TRAIN, iterations=2), _images(), tmp_path).run()
+    other = replace(CFG, w_dim=8)
+    with pytest.raises(CheckpointError, match="generator config"):
+        GanTrainer(other, TRAIN, _images(), tmp_path).run()
+
+
+def test_bad_training_input() -> None:
+    with pytest.raises(ValueError, match="expected uint8"):
+        GanTrainer(CFG, TRAIN, torch.zeros(4, 3, 16, 16), "unused")
+    with pytest.raises(ValueError, match="augment"):
+        GanTrainConfig(augment="rotate")

@@ -1,0 +1,86 @@
+"""Sample i depends only on (recipe, i): stores are identical whatever the shard size, the number of
+workers, the runner or Prefect itself; resumes and appends change nothing that was there."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from tests.flows.helpers import assert_same_store, random_interpreter, store_arrays, tiny_generator
+
+from datasetgan.flows.generation import build_dataset, generate_dataset
+from datasetgan.pipeline.generate import generate_shard
+from datasetgan.pipeline.params import BuildParams, GenerateParams
+from datasetgan.pipeline.plans import plan_dataset
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("assets")
+    g = tiny_generator(root / "g", resolution=32)
+    return g, random_interpreter(g, root / "interp")
+
+
+def params(assets: tuple[Path, Path], out: Path, **kw: object) -> GenerateParams:
+    g, interp = assets
+    values = {"generator": g, "interpreter": interp, "out": out, "n": 24, "shard_size": 8}
+    return GenerateParams.model_validate(values | {"render": {"batch_size": 4}} | kw)
+
+
+def test_same_store_whatever_shard_size_workers_or_prefect(
+    assets: tuple[Path, Path], tmp_path: Path
+) -> None:
+    generate_dataset(params(assets, tmp_path / "a", shard_size=4))
+    generate_dataset(params(assets, tmp_path / "b", runner={"workers": 2}))
+    plain = plan_dataset(params(assets, tmp_path / "c", shard_size=12))  # no Prefect at all
+    for slot in plain.slots:
+        generate_shard(plain.store, slot, plain.recipe)
+    assert_same_store(tmp_path / "a", tmp_path / "b")
+    assert_same_store(tmp_path / "a", tmp_path / "c")
+    assert store_arrays(tmp_path / "a")["sample"].tolist() == list(range(24))
+
+
+def test_partial_last_batch_is_padded(assets: tuple[Path, Path], tmp_path: Path) -> None:
+    """A build of 10 computes batch 2 in full (samples 8..11), as a build of 12 does."""
+    generate_dataset(params(assets, tmp_path / "ten", n=10))
+    generate_dataset(params(assets, tmp_path / "twelve", n=12))
+    ten, twelve = store_arrays(tmp_path / "ten"), store_arrays(tmp_path / "twelve")
+    for name in ten:
+        assert np.array_equal(ten[name], twelve[name][:10], equal_nan=True), name
+
+
+def test_resume_and_append(assets: tuple[Path, Path], tmp_path: Path) -> None:
+    generate_dataset(params(assets, tmp_path / "full", n=32))
+    generate_dataset(params(assets, tmp_path / "part", n=24))
+    (tmp_path / "part" / "shards" / "shard-00001.h5").unlink()  # as if it never landed
+    result = generate_dataset(params(assets, tmp_path / "part", n=24))
+    assert result["samples_written"] == 8 and result["shards_skipped"] == 2
+    result = build_dataset(BuildParams(store=tmp_path / "part", n=8))
+    assert result["samples_before"] == 24 and result["samples_written"] == 8
+    assert_same_store(tmp_path / "full", tmp_path / "part")
+
+
+def test_resume_with_another_recipe_is_refused(assets: tuple[Path, Path], tmp_path: Path) -> None:
+    generate_dataset(params(assets, tmp_path / "s", n=8))
+    with pytest.raises(ValueError, match=r"render.seed: 0 vs 5"):
+        generate_dataset(params(assets, tmp_path / "s", n=8, render={"batch_size": 4, "seed": 5}))
+    copy = tmp_path / "interp2"
+    shutil.copytree(assets[1], copy)
+    with pytest.raises(ValueError, match="another recipe"):
+        generate_dataset(params(assets, tmp_path / "s", n=8, interpreter=copy))
+
+
+def test_shard_task_fixes_torch_threads(assets: tuple[Path, Path], tmp_path: Path) -> None:
+    before = torch.get_num_threads()
+    try:
+        plan = plan_dataset(
+            params(assets, tmp_path / "t", n=8, render={"batch_size": 4, "threads": 1})
+        )
+        torch.set_num_threads(2)
+        generate_shard(plan.store, plan.slots[0], plan.recipe)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
