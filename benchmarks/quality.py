@@ -54,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     import torch
 
+    from datasetgan.demo.config import DemoConfig
     from datasetgan.demo.evaluation import real_dataset, segnet_quality
-    from datasetgan.demo.run import DemoConfig, run_demo
+    from datasetgan.demo.run import run_demo
     from datasetgan.flows.cli_support import bar
     from datasetgan.toyfaces.segnet import SegTrainConfig
 

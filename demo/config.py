@@ -4,7 +4,7 @@ run keeps of its steps (:class:`StepLog`)."""
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -80,8 +80,3 @@ class StepLog:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     reused: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
-
-
-def small(cfg: DemoConfig, **changes: Any) -> DemoConfig:
-    """A copy with other sizes (tests, benchmarks)."""
-    return replace(cfg, **changes)

@@ -20,8 +20,8 @@ import torch
 from torch.utils.data import Dataset, Subset, TensorDataset
 
 from datasetgan import toyfaces
+from datasetgan.interpreter.validation import IoU, confusion_matrix, iou_from_confusion
 from datasetgan.storage import EmbeddingStatus, SegmentationDataset, keep_rows, read_fields
-from datasetgan.toyfaces.metrics import IoU, confusion_matrix, iou_from_confusion
 from datasetgan.toyfaces.segnet import SegProgress, SegTrainConfig, evaluate_segnet, train_segnet
 
 

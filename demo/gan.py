@@ -8,6 +8,7 @@ from pathlib import Path
 
 import torch
 
+from datasetgan.demo.errors import DemoError
 from datasetgan.models.stylegan2 import GeneratorConfig
 from datasetgan.models.stylegan2.training import GanTrainConfig, train_gan
 
@@ -43,7 +44,7 @@ def folder_training_images(folder: Path, resolution: int) -> torch.Tensor:
     for failure in batch.failures[:5]:
         log.warning("skipped %s: %s", failure.path, failure.reason)
     if len(batch.images) < 2:
-        raise ValueError(f"{folder}: {len(batch.images)} readable images, expected at least 2")
+        raise DemoError(folder, f"{len(batch.images)} readable images", "at least 2")
     return torch.from_numpy(batch.images).permute(0, 3, 1, 2).contiguous()
 
 

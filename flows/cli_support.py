@@ -14,6 +14,7 @@ import functools
 import inspect
 import logging
 import traceback
+import typing
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any, TypeVar
@@ -45,7 +46,7 @@ class Commands(TyperGroup):
                 raise
             if ctx.params.get("verbose"):
                 err_console.print("".join(traceback.format_exception(exc)), highlight=False)
-            console.print(f"[bold red]error:[/] {_one_line(exc)}", highlight=False)
+            console.print(f"[bold red]error:[/] {_one_line(exc)}", highlight=False, soft_wrap=True)
             raise typer.Exit(code=2) from None
 
 
@@ -55,7 +56,7 @@ def _one_line(exc: BaseException) -> str:
 
 
 def fail(message: str) -> typer.Exit:
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
 
 
@@ -118,7 +119,12 @@ def runner_options(*, logs: bool = True) -> Callable[[F], F]:
 
     def decorate(fn: F) -> F:
         sig = inspect.signature(fn)
-        kept = [p for p in sig.parameters.values() if p.name not in ("runner", "logs")]
+        hints = typing.get_type_hints(fn, include_extras=True)  # typer needs objects, not strings
+        kept = [
+            p.replace(annotation=hints.get(p.name, p.annotation))
+            for p in sig.parameters.values()
+            if p.name not in ("runner", "logs")
+        ]
         extra = [*_RUNNER_OPTIONS, *([LOGS_OPTION] if logs else [])]
 
         @functools.wraps(fn)
@@ -128,10 +134,7 @@ def runner_options(*, logs: bool = True) -> Callable[[F], F]:
             return fn(*args, runner=spec | {"address": address}, **kwargs)
 
         command.__signature__ = sig.replace(parameters=[*kept, *extra])  # type: ignore[attr-defined]
-        command.__annotations__ = {
-            **{k: v for k, v in fn.__annotations__.items() if k not in ("runner", "logs")},
-            **{p.name: p.annotation for p in extra},
-        }
+        command.__annotations__ = {p.name: p.annotation for p in (*kept, *extra)}
         return command  # type: ignore[return-value]
 
     return decorate

@@ -9,14 +9,11 @@ Shapes: N images, C channels, H/W output, K classes, M members, L/D W+ code.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from datasetgan.interpreter.config import EnsembleConfig, FeatureConfig
 from datasetgan.interpreter.ensemble import PixelEnsemble
@@ -27,6 +24,7 @@ from datasetgan.interpreter.labelling import label_buffer
 from datasetgan.interpreter.predict import LabelResult
 from datasetgan.interpreter.resample import Tap, TapGrid
 from datasetgan.models.fingerprint import state_dict_sha256
+from datasetgan.models.folder_format import ModelFolder
 from datasetgan.models.stylegan2 import Generator, SynthesisOutput
 from datasetgan.models.stylegan2.generator import NoiseMode
 
@@ -191,14 +189,13 @@ class Interpreter:
 
     def save(self, path: str | Path) -> Path:
         """Write ``path/interpreter.json`` and ``path/interpreter.safetensors``; returns the folder."""
-        folder = Path(path)
-        folder.mkdir(parents=True, exist_ok=True)
-        state = {k: v.detach().cpu().contiguous() for k, v in self.ensemble.state_dict().items()}
-        save_file(state, str(folder / WEIGHTS_FILE), metadata={"format": FORMAT_NAME})
-        (folder / CONFIG_FILE).write_text(
-            json.dumps(self.config_dict(), indent=2) + "\n", encoding="utf-8"
+        config = {k: v for k, v in self.config_dict().items() if k not in ("format", "version")}
+        return _folder(Path(path)).write(
+            config,
+            self.ensemble.state_dict(),
+            sort_keys=False,
+            weights_metadata={"format": FORMAT_NAME},
         )
-        return folder
 
 
 def _versions(module: torch.nn.Module) -> tuple[int, ...]:
@@ -236,13 +233,9 @@ def load_interpreter(
 ) -> Interpreter:
     """Load a saved interpreter; with ``generator``, refuse it unless it is the one trained on."""
     folder = Path(path)
-    meta = _read_meta(folder)
-    try:
-        state = load_file(str(folder / WEIGHTS_FILE), device=str(device))
-    except (OSError, SafetensorError) as exc:
-        raise InterpreterFormatError(
-            f"{folder / WEIGHTS_FILE}: cannot be read ({exc}); expected safetensors weights"
-        ) from exc
+    saved = _folder(folder)
+    meta = saved.read_config()
+    state = saved.read_weights(device=device)
     try:
         ensemble = PixelEnsemble(
             int(meta["n_channels"]),
@@ -267,22 +260,17 @@ def load_interpreter(
     return interp
 
 
-def _read_meta(folder: Path) -> dict[str, Any]:
-    cfg = folder / CONFIG_FILE
-    try:
-        meta = json.loads(cfg.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InterpreterFormatError(
-            f"{cfg}: missing; expected a folder written by Interpreter.save"
-        ) from None
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InterpreterFormatError(f"{cfg}: cannot be read as JSON ({exc})") from exc
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        raise InterpreterFormatError(
-            f"{cfg}: format {meta.get('format') if isinstance(meta, dict) else None!r}, expected {FORMAT_NAME!r}"
-        )
-    if meta.get("version") != FORMAT_VERSION:
-        raise InterpreterFormatError(
-            f"{cfg}: version {meta.get('version')!r}, expected {FORMAT_VERSION} (newer file? upgrade)"
-        )
-    return meta
+def read_interpreter_config(path: str | Path) -> dict[str, Any]:
+    """A saved interpreter's JSON (class names, taps, fingerprints), checked, without its weights."""
+    return _folder(Path(path)).read_config()
+
+
+def _folder(path: Path) -> ModelFolder:
+    return ModelFolder(
+        path,
+        FORMAT_NAME,
+        FORMAT_VERSION,
+        InterpreterFormatError,
+        config_name=CONFIG_FILE,
+        weights_name=WEIGHTS_FILE,
+    )

@@ -39,7 +39,12 @@ from datasetgan.interpreter.model import Interpreter
 from datasetgan.interpreter.pools import BalancedSampler, PixelPool, SampleMode, build_pool
 from datasetgan.interpreter.predict import summarize_members
 from datasetgan.interpreter.resample import TapGrid
-from datasetgan.interpreter.validation import ValidationScores, iou_report, score_images
+from datasetgan.interpreter.validation import (
+    ValidationScores,
+    confusion_matrix,
+    score_images,
+    scores_from_confusion,
+)
 from datasetgan.models.fingerprint import state_dict_sha256
 from datasetgan.models.stylegan2 import Generator, derive_seed
 
@@ -391,10 +396,8 @@ def _validate(
             .cpu()
         )
         labels = summarize_members(logp)[0]
-        confusion += torch.bincount((y * k + labels).cpu(), minlength=k * k).view(k, k)
-    iou = iou_report(confusion)
-    defined = [v for v in iou if v is not None]
-    return (nll / max(1, len(pool))).float(), (sum(defined) / len(defined) if defined else None)
+        confusion += confusion_matrix(labels, y, k)
+    return (nll / max(1, len(pool))).float(), scores_from_confusion(confusion).miou
 
 
 class _BestKeeper:

@@ -1,4 +1,5 @@
-"""Scoring labels against annotation masks: confusion matrices, per-class IoU, pixel accuracy.
+"""The one implementation of segmentation scores (confusion matrix, per-class IoU, mIoU, pixel
+accuracy), used by interpreter training, the toy domain's segnet and oracle, and the demo.
 
 Shapes: K classes, N images, H/W mask size.
 """
@@ -9,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 
 if TYPE_CHECKING:
@@ -17,9 +19,75 @@ if TYPE_CHECKING:
     from datasetgan.models.stylegan2.generator import NoiseMode
 
 
+ArrayLike = np.ndarray | torch.Tensor
+
+
+def _flat_ints(x: ArrayLike) -> torch.Tensor:
+    t = x.detach().cpu() if isinstance(x, torch.Tensor) else torch.from_numpy(np.asarray(x))
+    return t.reshape(-1).long()
+
+
+def confusion_matrix(pred: ArrayLike, target: ArrayLike, n_classes: int) -> torch.Tensor:
+    """[K, K] int64 counts, rows = target class, columns = predicted class (numpy or torch, any
+    equal shapes). Target values outside 0..K-1 (e.g. -1, "not annotated") are left out;
+    predictions outside 0..K-1 are refused."""
+    if tuple(pred.shape) != tuple(target.shape):
+        raise ValueError(
+            f"got pred {tuple(pred.shape)}, target {tuple(target.shape)}, expected equal shapes"
+        )
+    p, t = _flat_ints(pred), _flat_ints(target)
+    keep = (t >= 0) & (t < n_classes)
+    p, t = p[keep], t[keep]
+    if p.numel() and (int(p.min()) < 0 or int(p.max()) >= n_classes):
+        raise ValueError(
+            f"got predicted classes {int(p.min())}..{int(p.max())}, expected 0..{n_classes - 1}"
+        )
+    return torch.bincount(t * n_classes + p, minlength=n_classes * n_classes).view(
+        n_classes, n_classes
+    )
+
+
+@dataclass(frozen=True)
+class IoU:
+    """Per-class IoU [K] = TP / (TP + FP + FN) (NaN for a class absent from both prediction and
+    target), their mean over present classes, pixel accuracy (NaN with no pixels), the confusion."""
+
+    per_class: np.ndarray
+    miou: float
+    accuracy: float
+    confusion: np.ndarray
+
+    def as_dict(self, class_names: Sequence[str] | None = None) -> dict[str, float]:
+        names = class_names or tuple(str(k) for k in range(len(self.per_class)))
+        out = {"miou": self.miou, "accuracy": self.accuracy}
+        out.update({f"iou_{n}": float(v) for n, v in zip(names, self.per_class, strict=True)})
+        return out
+
+
+def iou_from_confusion(confusion: ArrayLike) -> IoU:
+    """IoU of each class from a [K, K] confusion matrix (see :class:`IoU`)."""
+    c = confusion.cpu().numpy() if isinstance(confusion, torch.Tensor) else np.asarray(confusion)
+    c = c.astype(np.float64)
+    tp = np.diag(c)
+    union = c.sum(0) + c.sum(1) - tp
+    present = union > 0
+    per_class = np.full(len(tp), np.nan)
+    per_class[present] = tp[present] / union[present]
+    miou = float(per_class[present].mean()) if present.any() else float("nan")
+    total = c.sum()
+    accuracy = float(tp.sum() / total) if total > 0 else float("nan")
+    return IoU(per_class=per_class, miou=miou, accuracy=accuracy, confusion=c.astype(np.int64))
+
+
+def mean_iou(pred: ArrayLike, target: ArrayLike, n_classes: int) -> IoU:
+    """IoU of ``pred`` against ``target`` over all their pixels together (dataset-level)."""
+    return iou_from_confusion(confusion_matrix(pred, target, n_classes))
+
+
 @dataclass(frozen=True)
 class ValidationScores:
-    """iou: per class (None where the class is in neither the masks nor the predictions)."""
+    """The interpreter's validation figures; iou: per class (None where the class is in neither the
+    masks nor the predictions), as JSON-able floats."""
 
     confusion: torch.Tensor  # [K, K] int64, rows = annotation, columns = prediction
     iou: tuple[float | None, ...]
@@ -27,31 +95,13 @@ class ValidationScores:
     pixel_accuracy: float | None
 
 
-def confusion_matrix(labels: torch.Tensor, masks: torch.Tensor, n_classes: int) -> torch.Tensor:
-    """[K, K] counts over annotated pixels (mask >= 0); labels and masks [N, H, W] (or any equal shape)."""
-    valid = masks >= 0
-    idx = masks[valid].long() * n_classes + labels[valid].long()
-    return torch.bincount(idx.cpu(), minlength=n_classes * n_classes).view(n_classes, n_classes)
-
-
-def iou_report(confusion: torch.Tensor) -> tuple[float | None, ...]:
-    """Per-class IoU = TP / (TP + FP + FN) from a [K, K] confusion matrix."""
-    tp = confusion.diag().double()
-    denom = confusion.sum(0).double() + confusion.sum(1).double() - tp
-    return tuple(
-        float(t / d) if d > 0 else None for t, d in zip(tp.tolist(), denom.tolist(), strict=True)
-    )
-
-
 def scores_from_confusion(confusion: torch.Tensor) -> ValidationScores:
-    iou = iou_report(confusion)
-    defined = [v for v in iou if v is not None]
-    total = int(confusion.sum())
+    r = iou_from_confusion(confusion)
     return ValidationScores(
         confusion=confusion,
-        iou=iou,
-        miou=sum(defined) / len(defined) if defined else None,
-        pixel_accuracy=float(confusion.diag().sum()) / total if total else None,
+        iou=tuple(None if np.isnan(v) else float(v) for v in r.per_class),
+        miou=None if np.isnan(r.miou) else r.miou,
+        pixel_accuracy=None if np.isnan(r.accuracy) else r.accuracy,
     )
 
 

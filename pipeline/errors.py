@@ -19,7 +19,7 @@ class PipelineError(Exception):
         super().__init__(text)
 
 
-class InputError(PipelineError):
+class InputError(PipelineError, ValueError):
     """A parameter or input file that cannot be used (missing, empty, of the wrong kind)."""
 
 

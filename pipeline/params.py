@@ -23,7 +23,6 @@ from pydantic import (
 
 NoiseMode = Literal["const", "none"]
 Codec = Literal["zstd", "gzip", "none"]
-INTERPRETER_CONFIG = "interpreter.json"
 STORE_SPEC = "store.json"
 
 
@@ -94,19 +93,17 @@ def _store_dir(path: Path, what: str) -> Path:
 
 
 def interpreter_classes(folder: Path) -> list[str]:
-    """Class names recorded in a saved interpreter (``interpreter.json``), read without loading it."""
-    cfg = folder / INTERPRETER_CONFIG
-    if not cfg.is_file():
-        raise ValueError(
-            f"interpreter {folder}: no {INTERPRETER_CONFIG}; expected a folder written by "
-            "`datasetgan train-interpreter`"
-        )
+    """Class names recorded in a saved interpreter, read without loading its weights; ValueError
+    (a parameter error) when the folder is not a saved interpreter."""
+    from datasetgan.interpreter.errors import InterpreterFormatError
+    from datasetgan.interpreter.model import read_interpreter_config
+
     try:
-        names = json.loads(cfg.read_text(encoding="utf-8"))["class_names"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+        names = read_interpreter_config(folder)["class_names"]
+    except (InterpreterFormatError, KeyError, TypeError) as exc:
         raise ValueError(
-            f"interpreter {cfg}: unreadable ({exc}); expected its JSON config"
-        ) from exc
+            f"interpreter {folder}: {exc}; expected a folder written by `datasetgan train-interpreter`"
+        ) from None
     return [str(n) for n in names]
 
 

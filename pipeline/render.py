@@ -12,6 +12,7 @@ from rich.progress import Progress
 from datasetgan.models.fingerprint import state_dict_sha256
 from datasetgan.models.imaging import grid_image, save_png, to_uint8
 from datasetgan.models.stylegan2 import NOISE_MODES, Generator, load_generator, w_plus_from_seeds
+from datasetgan.pipeline.errors import InputError
 from datasetgan.pipeline.seeds import parse_seeds
 
 __all__ = ["describe_generator", "parse_seeds", "render_grid"]
@@ -43,7 +44,7 @@ def render_images(
 ) -> torch.Tensor:
     """Images [N, 3, H, W] for ``seeds``; random noise (if asked) is seeded by each batch's first seed."""
     if noise_mode not in NOISE_MODES:
-        raise ValueError(f"noise mode: got {noise_mode!r}, expected one of {NOISE_MODES}")
+        raise InputError("noise mode", f"got {noise_mode!r}", f"one of {NOISE_MODES}")
     chunks = []
     with Progress(console=console, transient=True, disable=console is None) as progress:
         task = progress.add_task("rendering", total=len(seeds))

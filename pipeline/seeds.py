@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datasetgan.pipeline.errors import InputError
+
 
 def parse_seeds(text: str) -> list[int]:
     """Expand a comma-separated list of ints and inclusive ranges into seeds, in order."""
@@ -19,9 +21,9 @@ def parse_seeds(text: str) -> list[int]:
             else:
                 seeds.append(int(part))
         except ValueError:
-            raise ValueError(
-                f"seeds: got {part!r} in {text!r}, expected non-negative ints or ranges like 0-7"
+            raise InputError(
+                "seeds", f"got {part!r} in {text!r}", "non-negative ints or ranges like 0-7"
             ) from None
     if not seeds or min(seeds) < 0:
-        raise ValueError(f"seeds: got {text!r}, expected at least one non-negative seed")
+        raise InputError("seeds", f"got {text!r}", "at least one non-negative seed")
     return seeds

@@ -1,5 +1,6 @@
 """A procedural domain of stylised 64x64 faces with exact label masks (the project's toy world)."""
 
+from datasetgan.interpreter.validation import IoU, confusion_matrix, mean_iou
 from datasetgan.toyfaces.data import (
     ToyFaces,
     colour_mask,
@@ -9,7 +10,6 @@ from datasetgan.toyfaces.data import (
     write_png_folder,
 )
 from datasetgan.toyfaces.domain import CLASS_NAMES, FAMILIES, PALETTE, RESOLUTION, ColourFamily, K
-from datasetgan.toyfaces.metrics import IoU, confusion_matrix, mean_iou
 from datasetgan.toyfaces.oracle import oracle_annotate, oracle_annotate_batch
 from datasetgan.toyfaces.renderer import Sample, render, render_batch
 

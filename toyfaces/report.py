@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from datasetgan.interpreter.validation import IoU, mean_iou
 from datasetgan.toyfaces.data import ToyFaces, colour_mask
 from datasetgan.toyfaces.domain import CLASS_NAMES, K
-from datasetgan.toyfaces.metrics import IoU, mean_iou
 from datasetgan.toyfaces.oracle import oracle_annotate_batch
 from datasetgan.toyfaces.perturb import degrade
 from datasetgan.toyfaces.renderer import render_batch

@@ -17,14 +17,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.utils.data import Dataset
 
+from datasetgan.interpreter.validation import IoU, confusion_matrix, iou_from_confusion
 from datasetgan.toyfaces.domain import K
-from datasetgan.toyfaces.metrics import IoU, confusion_matrix, iou_from_confusion
 
 IGNORE = -1
 
@@ -249,7 +248,7 @@ def evaluate_segnet(
     """Per-class IoU and mIoU of `model` on every item of `dataset` (label -1 ignored)."""
     images, labels = load_all(dataset)
     k = model.config.n_classes
-    conf = np.zeros((k, k), dtype=np.int64)
+    conf = torch.zeros((k, k), dtype=torch.int64)
     for i in range(0, images.shape[0], batch_size):
         pred = predict(model, images[i : i + batch_size], batch_size=batch_size)
         conf += confusion_matrix(pred, labels[i : i + batch_size], k)

@@ -13,20 +13,18 @@ Everything returned is in eval mode.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from datasetgan.models.encoders.config import EncoderConfig
 from datasetgan.models.encoders.errors import EncoderCheckpointError, EncoderConfigError
 from datasetgan.models.encoders.networks import Encoder, build_encoder
+from datasetgan.models.folder_format import ModelFolder
 from datasetgan.models.stylegan2.generator import Generator
 
 FORMAT_NAME = "datasetgan-pipeline/encoder"
@@ -48,19 +46,13 @@ def save_encoder(
     encoder: Encoder, path: str | os.PathLike[str], *, metadata: Mapping[str, Any] | None = None
 ) -> Path:
     """Write ``path/config.json`` + ``path/model.safetensors``; returns the folder."""
-    folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in encoder.state_dict().items()}
-    state[LATENT_AVG_KEY] = encoder.latent_avg.detach().cpu().contiguous()
-    save_file(state, str(folder / WEIGHTS_FILE))
-    meta = {
-        "format": FORMAT_NAME,
-        "version": FORMAT_VERSION,
-        "config": encoder.config.to_dict(),
-        "metadata": dict(metadata or {}),
-    }
-    (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    return folder
+    state = {**encoder.state_dict(), LATENT_AVG_KEY: encoder.latent_avg}
+    config = {"config": encoder.config.to_dict(), "metadata": dict(metadata or {})}
+    return _folder(Path(path)).write(config, state)
+
+
+def _folder(path: Path) -> ModelFolder:
+    return ModelFolder(path, FORMAT_NAME, FORMAT_VERSION, EncoderCheckpointError)
 
 
 def read_encoder_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -69,23 +61,7 @@ def read_encoder_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def _read_meta(folder: Path) -> dict[str, Any]:
-    cfg_path = folder / CONFIG_FILE
-    if not cfg_path.is_file() or not (folder / WEIGHTS_FILE).is_file():
-        raise EncoderCheckpointError(
-            f"{folder}: expected a folder with {CONFIG_FILE} and {WEIGHTS_FILE} (written by save_encoder)"
-        )
-    try:
-        meta = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise EncoderCheckpointError(f"{cfg_path}: not valid JSON ({exc})") from exc
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT_NAME:
-        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
-        raise EncoderCheckpointError(f"{cfg_path}: format {found!r}, expected {FORMAT_NAME!r}")
-    if int(meta.get("version", 0)) > FORMAT_VERSION:
-        raise EncoderCheckpointError(
-            f"{cfg_path}: format version {meta['version']}, this package reads <= {FORMAT_VERSION}"
-        )
-    return meta
+    return _folder(folder).read_config()
 
 
 def load_encoder(path: str | os.PathLike[str], *, device: torch.device | str = "cpu") -> Encoder:
@@ -96,10 +72,7 @@ def load_encoder(path: str | os.PathLike[str], *, device: torch.device | str = "
         config = EncoderConfig.from_dict(meta["config"])
     except (KeyError, TypeError, EncoderConfigError) as exc:
         raise EncoderCheckpointError(f"{folder / CONFIG_FILE}: bad encoder config ({exc})") from exc
-    try:
-        state = load_file(str(folder / WEIGHTS_FILE))
-    except (SafetensorError, OSError) as exc:
-        raise EncoderCheckpointError(f"{folder / WEIGHTS_FILE}: unreadable ({exc})") from exc
+    state = _folder(folder).read_weights()
     if LATENT_AVG_KEY not in state:
         raise EncoderCheckpointError(f"{folder / WEIGHTS_FILE}: missing {LATENT_AVG_KEY!r}")
     latent_avg = state.pop(LATENT_AVG_KEY)

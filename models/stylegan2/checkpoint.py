@@ -14,7 +14,6 @@ Every torch file is read with ``torch.load(weights_only=True)`` and a small allo
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import pickle
 import zipfile
@@ -22,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
 
 from datasetgan.models.errors import CheckpointError, ConfigError
+from datasetgan.models.folder_format import ModelFolder
 from datasetgan.models.stylegan2.ada import ada_to_rosinality, is_ada_state_dict
 from datasetgan.models.stylegan2.config import GeneratorConfig
 from datasetgan.models.stylegan2.generator import Generator
@@ -41,15 +39,16 @@ W_AVG_SAMPLES = 10_000
 W_AVG_SEED = 0
 
 
+def _folder(path: Path, weights_name: str = WEIGHTS_FILE) -> ModelFolder:
+    return ModelFolder(
+        path, FORMAT_NAME, FORMAT_VERSION, CheckpointError, weights_name=weights_name
+    )
+
+
 def save_generator(generator: Generator, path: str | Path) -> Path:
     """Write ``path/config.json`` and ``path/model.safetensors``; returns the folder."""
-    folder = Path(path)
-    folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in generator.state_dict().items()}
-    save_file(state, str(folder / WEIGHTS_FILE))
-    meta = {"format": FORMAT_NAME, "version": FORMAT_VERSION, "config": generator.config.to_dict()}
-    (folder / CONFIG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-    return folder
+    config = {"config": generator.config.to_dict()}
+    return _folder(Path(path)).write(config, generator.state_dict())
 
 
 def load_generator(path: str | Path, *, device: torch.device | str = "cpu") -> Generator:
@@ -58,43 +57,24 @@ def load_generator(path: str | Path, *, device: torch.device | str = "cpu") -> G
     if not path.exists():
         raise CheckpointError(f"{path}: no such file or folder, expected a generator checkpoint")
     if path.is_dir():
-        generator = _load_own(path / CONFIG_FILE, path / WEIGHTS_FILE)
+        generator = _load_own(_folder(path))
     elif path.name == CONFIG_FILE:
-        generator = _load_own(path, path.parent / WEIGHTS_FILE)
+        generator = _load_own(_folder(path.parent))
     elif path.suffix == ".safetensors":
-        generator = _load_own(path.parent / CONFIG_FILE, path)
+        generator = _load_own(_folder(path.parent, path.name))
     else:
         generator = _load_torch_file(path)
     return generator.to(device).eval()
 
 
-def _load_own(cfg_path: Path, weights_path: Path) -> Generator:
-    for p in (cfg_path, weights_path):
-        if not p.is_file():
-            raise CheckpointError(
-                f"{p.parent}: missing {p.name}, expected {CONFIG_FILE} beside the safetensors weights"
-            )
-    try:
-        meta = json.loads(cfg_path.read_text())
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{cfg_path}: not valid JSON ({exc})") from exc
-    if meta.get("format") != FORMAT_NAME:
-        raise CheckpointError(
-            f"{cfg_path}: format {meta.get('format')!r}, expected {FORMAT_NAME!r}"
-        )
-    if int(meta.get("version", 0)) > FORMAT_VERSION:
-        raise CheckpointError(
-            f"{cfg_path}: format version {meta.get('version')}, this package reads <= {FORMAT_VERSION}; upgrade it"
-        )
+def _load_own(folder: ModelFolder) -> Generator:
+    meta = folder.read_config()
     try:
         config = GeneratorConfig.from_dict(meta["config"])
-        state = load_file(str(weights_path))
     except (ConfigError, KeyError, TypeError) as exc:
-        raise CheckpointError(f"{cfg_path}: bad generator config ({exc})") from exc
-    except (SafetensorError, OSError) as exc:
-        raise CheckpointError(f"{weights_path}: unreadable safetensors file ({exc})") from exc
+        raise CheckpointError(f"{folder.config_path}: bad generator config ({exc})") from exc
     generator = Generator(config)
-    _load_checked(generator, state, source=str(weights_path))
+    _load_checked(generator, folder.read_weights(), source=str(folder.weights_path))
     return generator
 
 

@@ -23,7 +23,9 @@ import prefect.main  # noqa: F401
 logging.raiseExceptions = False  # the temporary server logs at exit, after capture closed
 
 from datasetgan.demo.assets import train_default_encoder  # noqa: E402
-from datasetgan.demo.run import DemoConfig, Threads, run_demo  # noqa: E402
+from datasetgan.demo.config import DemoConfig, Threads  # noqa: E402
+from datasetgan.demo.errors import DemoError  # noqa: E402
+from datasetgan.demo.run import run_demo  # noqa: E402
 from datasetgan.models.stylegan2 import Generator, GeneratorConfig, save_generator  # noqa: E402
 
 
@@ -84,7 +86,7 @@ def test_demo_end_to_end_and_resume(tmp_path: Path) -> None:
     assert sum("skipped" in s for s in said) == 8
     assert "(this run reused it)" in again.read_text(encoding="utf-8")
     # other settings (or other model files) are refused before any work, naming what changed
-    with pytest.raises(ValueError, match="segnet_steps"):
+    with pytest.raises(DemoError, match="segnet_steps"):
         run_demo(replace(cfg, segnet_steps=4), say=said.append)
 
 
@@ -92,7 +94,7 @@ def test_demo_refuses_a_foreign_folder(tmp_path: Path) -> None:
     from datasetgan.demo.run import check_previous
 
     (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(ValueError, match="not a demo folder"):
+    with pytest.raises(DemoError, match="not a demo folder"):
         check_previous(DemoConfig(out=tmp_path), fresh=False)
     assert (tmp_path / "notes.txt").is_file()  # nothing removed without --fresh
 

@@ -8,12 +8,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tests.flows.helpers import CLASSES, annotate, store_arrays, tiny_generator
 from PIL import Image
 from typer.testing import CliRunner
 
 from datasetgan.flows.cli import app
 from datasetgan.storage import SegmentationDataset, read_manifest
+from tests.flows.helpers import CLASSES, annotate, store_arrays, tiny_generator
 
 runner = CliRunner()
 

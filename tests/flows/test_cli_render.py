@@ -4,12 +4,12 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-from tests.models.stylegan2.helpers import perturbed
 from typer.testing import CliRunner
 
 from datasetgan.flows.cli import app
 from datasetgan.models.stylegan2 import save_generator
 from datasetgan.pipeline.seeds import parse_seeds
+from tests.models.stylegan2.helpers import perturbed
 
 runner = CliRunner()
 

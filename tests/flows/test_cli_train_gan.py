@@ -29,6 +29,6 @@ def test_train_gan_refuses_an_empty_folder(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         app, ["train-gan", "--out", str(tmp_path / "g"), "--images", str(tmp_path)]
     )
-    assert result.exit_code == 2 and "readable images, expected at least 2" in " ".join(
+    assert result.exit_code == 2 and "readable images; expected at least 2" in " ".join(
         result.output.split()
     )

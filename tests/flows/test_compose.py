@@ -11,10 +11,10 @@ from typing import Any
 import prefect
 import pytest
 import yaml
-from tests.flows.helpers import REPO
 from prefect import Flow
 
 from datasetgan.pipeline.params import BuildParams
+from tests.flows.helpers import REPO
 
 
 def _yaml(name: str) -> dict[str, Any]:

@@ -9,7 +9,6 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from tests.flows.helpers import random_interpreter, tiny_generator
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -17,6 +16,7 @@ from datasetgan.flows.cli import app
 from datasetgan.models.imaging import to_uint8
 from datasetgan.models.stylegan2 import load_generator, w_plus_from_seeds
 from datasetgan.storage import EmbeddingStatus, read_manifest
+from tests.flows.helpers import random_interpreter, tiny_generator
 
 runner = CliRunner()
 TINY = [

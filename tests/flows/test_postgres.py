@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.flows.helpers import cli, tiny_generator
 
 from datasetgan.flows.server import LocalServer, free_port
+from tests.flows.helpers import cli, tiny_generator
 
 pytestmark = pytest.mark.server
 

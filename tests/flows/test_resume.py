@@ -11,11 +11,17 @@ import time
 from pathlib import Path
 
 import pytest
-from tests.flows.helpers import REPO, assert_same_store, random_interpreter, store_arrays, tiny_generator
 
 from datasetgan.flows.generation import generate_dataset
 from datasetgan.pipeline.params import GenerateParams
 from datasetgan.storage import ShardedStore
+from tests.flows.helpers import (
+    REPO,
+    assert_same_store,
+    random_interpreter,
+    store_arrays,
+    tiny_generator,
+)
 
 N, SHARD = 64, 4
 

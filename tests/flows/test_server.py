@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy
+
+from datasetgan.flows.server import LocalServer
 from tests.flows.helpers import (
     REPO,
     assert_same_store,
@@ -23,8 +25,6 @@ from tests.flows.helpers import (
     store_arrays,
     tiny_generator,
 )
-
-from datasetgan.flows.server import LocalServer
 
 pytestmark = pytest.mark.server
 

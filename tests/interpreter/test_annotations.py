@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tests.interpreter.helpers import tiny_generator, write_annotations
 from PIL import Image
 
 from datasetgan.interpreter import (
@@ -24,6 +23,7 @@ from datasetgan.interpreter import (
     train_interpreter,
 )
 from datasetgan.interpreter.annotations import connected_components, drop_small_regions
+from tests.interpreter.helpers import tiny_generator, write_annotations
 
 NAMES = ("background", "a", "b")
 

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 import pytest
 import torch
 import torch.nn.functional as F
-from tests.interpreter.helpers import render, threads, tiny_generator
 
 from datasetgan.interpreter import (
     EnsembleConfig,
@@ -20,6 +19,7 @@ from datasetgan.interpreter import (
     label_buffer,
     reference_label,
 )
+from tests.interpreter.helpers import render, threads, tiny_generator
 
 CONFIGS = [
     FeatureConfig(),

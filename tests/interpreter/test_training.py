@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.interpreter.helpers import render, threads, threshold_masks, tiny_generator, write_annotations
 
 from datasetgan.interpreter import (
     EnsembleConfig,
@@ -25,6 +24,13 @@ from datasetgan.interpreter import (
 )
 from datasetgan.interpreter.training import split_images
 from datasetgan.models.stylegan2 import Generator
+from tests.interpreter.helpers import (
+    render,
+    threads,
+    threshold_masks,
+    tiny_generator,
+    write_annotations,
+)
 
 SEEDS = list(range(100, 140))
 NAMES = ("low", "high")
@@ -173,7 +179,7 @@ def test_corrupt_saves_refused(
         load_interpreter(folder)
     (folder / "interpreter.json").write_text(json.dumps(meta))
     (folder / "interpreter.safetensors").write_bytes(b"not safetensors")
-    with pytest.raises(InterpreterFormatError, match="cannot be read"):
+    with pytest.raises(InterpreterFormatError, match="unreadable safetensors"):
         load_interpreter(folder)
 
 

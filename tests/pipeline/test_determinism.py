@@ -9,12 +9,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from tests.flows.helpers import assert_same_store, random_interpreter, store_arrays, tiny_generator
 
 from datasetgan.flows.generation import build_dataset, generate_dataset
 from datasetgan.pipeline.generate import generate_shard
+from datasetgan.pipeline.errors import RecipeError
 from datasetgan.pipeline.params import BuildParams, GenerateParams
 from datasetgan.pipeline.plans import plan_dataset
+from tests.flows.helpers import assert_same_store, random_interpreter, store_arrays, tiny_generator
 
 
 @pytest.fixture(scope="module")
@@ -65,11 +66,11 @@ def test_resume_and_append(assets: tuple[Path, Path], tmp_path: Path) -> None:
 
 def test_resume_with_another_recipe_is_refused(assets: tuple[Path, Path], tmp_path: Path) -> None:
     generate_dataset(params(assets, tmp_path / "s", n=8))
-    with pytest.raises(ValueError, match=r"render.seed: 0 vs 5"):
+    with pytest.raises(RecipeError, match=r"render.seed: 0 vs 5"):
         generate_dataset(params(assets, tmp_path / "s", n=8, render={"batch_size": 4, "seed": 5}))
     copy = tmp_path / "interp2"
     shutil.copytree(assets[1], copy)
-    with pytest.raises(ValueError, match="another recipe"):
+    with pytest.raises(RecipeError, match="another recipe"):
         generate_dataset(params(assets, tmp_path / "s", n=8, interpreter=copy))
 
 

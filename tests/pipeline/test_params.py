@@ -5,14 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from tests.flows.helpers import random_interpreter, tiny_generator
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
 from datasetgan.flows.cli import app
-from datasetgan.pipeline.generate import Recipe
+from datasetgan.pipeline.errors import RecipeError
 from datasetgan.pipeline.params import BuildParams, GenerateParams, RunnerSpec, SampleParams
+from datasetgan.pipeline.recipes import Recipe
 from datasetgan.storage import ShardedStore, samples_spec
+from tests.flows.helpers import random_interpreter, tiny_generator
 
 runner = CliRunner()
 
@@ -38,7 +39,7 @@ def test_generate_refusals(assets: tuple[Path, Path], tmp_path: Path) -> None:
     assert "greater than or equal to 1" in _error(**ok | {"n": 0})
     assert "not a multiple of batch_size 3" in _error(**ok | {"render": {"batch_size": 3}})
     assert "disagree with interpreter" in _error(**ok | {"class_names": ["a", "b", "c"]})
-    assert "no interpreter.json" in _error(**ok | {"interpreter": tmp_path})
+    assert "missing interpreter.json" in _error(**ok | {"interpreter": tmp_path})
     assert "less than 1" in _error(**ok | {"drop_uncertain": 1.0})
     assert "Extra inputs are not permitted" in _error(**ok | {"shardsize": 8})
 
@@ -59,7 +60,7 @@ def test_build_refusals(tmp_path: Path) -> None:
     ShardedStore.create(tmp_path / "s", spec)
     with pytest.raises(ValidationError, match="not a multiple of the store's shard size 8"):
         BuildParams(store=tmp_path / "s", n=12)
-    with pytest.raises(ValueError, match="not a flow recipe"):
+    with pytest.raises(RecipeError, match="not a recipe of this kind"):
         Recipe.from_store(ShardedStore.open(tmp_path / "s"))
 
 

@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tests.storage.helpers import CLASSES, SHARD, build, sample_batch
 
 from datasetgan.storage import SegmentationDataset, ShardedStore, export_pngs, keep_rows
+from tests.storage.helpers import CLASSES, SHARD, build, sample_batch
 
 N = 2 * SHARD + 3
 

@@ -9,7 +9,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from tests.storage.helpers import PROVENANCE, SHARD, build, sample_batch, tiny_spec
 
 from datasetgan.storage import (
     SegmentationDataset,
@@ -19,6 +18,7 @@ from datasetgan.storage import (
     load_entry,
     read_manifest,
 )
+from tests.storage.helpers import PROVENANCE, SHARD, build, sample_batch, tiny_spec
 
 N = 2 * SHARD + 2  # 10 samples: 3 shards
 

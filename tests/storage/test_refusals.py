@@ -9,7 +9,6 @@ from pathlib import Path
 
 import h5py
 import pytest
-from tests.storage.helpers import PROVENANCE, SHARD, build, sample_batch, tiny_spec
 
 from datasetgan.storage import (
     FieldSpec,
@@ -24,6 +23,7 @@ from datasetgan.storage import (
     load_entry,
     read_manifest,
 )
+from tests.storage.helpers import PROVENANCE, SHARD, build, sample_batch, tiny_spec
 
 
 @pytest.fixture()

@@ -12,9 +12,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from tests.storage.helpers import SHARD, build, sample_batch
 
 from datasetgan.storage import SegmentationDataset, ShardedStore
+from tests.storage.helpers import SHARD, build, sample_batch
 
 HERE = Path(__file__).parent
 N = 3 * SHARD + 2  # shards 0..3, the last one short

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from tests.storage.helpers import tiny_spec
 
 from datasetgan.storage import (
     Compression,
@@ -20,6 +19,7 @@ from datasetgan.storage import (
     sha256_file,
 )
 from datasetgan.storage.schema import check_schema_version
+from tests.storage.helpers import tiny_spec
 
 
 def test_samples_spec_fields() -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from tests.storage.helpers import CLASSES, PROVENANCE, SHARD, build, sample_batch, tiny_spec
 
 from datasetgan.storage import (
     Compression,
@@ -24,6 +23,7 @@ from datasetgan.storage import (
     load_entry,
     read_manifest,
 )
+from tests.storage.helpers import CLASSES, PROVENANCE, SHARD, build, sample_batch, tiny_spec
 
 HERE = Path(__file__).parent
 

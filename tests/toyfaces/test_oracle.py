@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from datasetgan import toyfaces
-from datasetgan.toyfaces.metrics import confusion_matrix, mean_iou
+from datasetgan.interpreter.validation import confusion_matrix, mean_iou
 from datasetgan.toyfaces.oracle import oracle_annotate, oracle_annotate_batch
 from datasetgan.toyfaces.perturb import degrade, gaussian_blur
 

@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import pytest
-from tests.models.stylegan2.helpers import perturbed
 
 from datasetgan.models.stylegan2 import Generator
+from tests.models.stylegan2.helpers import perturbed
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from tests.models.stylegan2.helpers import TINY, perturbed
 
 from datasetgan.models.errors import CheckpointError
 from datasetgan.models.fingerprint import state_dict_sha256
 from datasetgan.models.stylegan2 import Generator, GeneratorConfig, load_generator, save_generator
 from datasetgan.models.stylegan2.ada import ada_to_rosinality, rosinality_to_ada
 from datasetgan.models.stylegan2.checkpoint import infer_config
+from tests.models.stylegan2.helpers import TINY, perturbed
 
 
 def _render(g: Generator) -> torch.Tensor:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-from tests.models.stylegan2.helpers import TINY, perturbed
 
 from datasetgan.models.errors import ConfigError
 from datasetgan.models.stylegan2 import (
@@ -12,6 +11,7 @@ from datasetgan.models.stylegan2 import (
     w_plus_from_seeds,
     z_from_seeds,
 )
+from tests.models.stylegan2.helpers import TINY, perturbed
 
 
 def _ws(g: Generator, n: int = 3, seed: int = 0) -> torch.Tensor:
