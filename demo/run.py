@@ -115,5 +115,3 @@ def _run_step(
     save_json(path, result)
     say(f"{title}: {result['seconds']:.1f} s")
     return result
-
-

@@ -211,5 +211,3 @@ STEPS: tuple[tuple[str, str, Step], ...] = (
     ("segnet", "6b. segnet: generated vs annotated", step_segnet),
     ("embedding_quality", "6c. real-image labels", step_embedding_quality),
 )
-
-

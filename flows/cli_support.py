@@ -64,8 +64,9 @@ def explain(exc: ValidationError) -> str:
     """A pydantic error as '<field>: <message>' parts, every bad field at once."""
     parts = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "parameters"
-        parts.append(f"{where}: {err['msg'].removeprefix('Value error, ')}")
+        where = ".".join(str(p) for p in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        parts.append(f"{where}: {message}" if where else message)  # model checks name their field
     return "; ".join(parts)
 
 
@@ -109,7 +110,9 @@ _RUNNER_OPTIONS = [
     ),
 ]
 Logs = Annotated[bool, typer.Option("--logs", help="show Prefect's run logs, no bar")]
-LOGS_OPTION = inspect.Parameter("logs", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Logs)
+LOGS_OPTION = inspect.Parameter(
+    "logs", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=Logs
+)
 
 
 def runner_options(*, logs: bool = True) -> Callable[[F], F]:

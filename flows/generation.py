@@ -6,7 +6,6 @@ on the runner the parameters name (threads, or a Dask cluster through a ``render
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,13 +22,12 @@ from datasetgan.flows.artifacts import (
     publish_table,
 )
 from datasetgan.flows.runners import check_runner, task_runner
-from datasetgan.pipeline import progress
+from datasetgan.pipeline import plans, progress
 from datasetgan.pipeline.errors import ShardsFailedError, is_user_error
 from datasetgan.pipeline.params import BuildParams, GenerateParams, RunnerSpec, SampleParams
 from datasetgan.pipeline.plans import StorePlan, annotation_folder
 from datasetgan.pipeline.stats import ShardStats
 from datasetgan.pipeline.summary import Summary
-from datasetgan.storage import ShardedStore
 
 
 @flow(name="render-shards", validate_parameters=False)
@@ -92,15 +90,6 @@ def publish(
     publish_markdown(f"{key}-report", title, [*summary.lines, *extra], summary.preview)
 
 
-def remember_drop(plan: StorePlan, fraction: float | None) -> StorePlan:
-    """Record ``fraction`` as the store's ``drop_uncertain`` (None: keep the store's value); returns
-    ``plan`` carrying the value in force, for the summary."""
-    store = ShardedStore.open(plan.store)
-    if fraction is not None and fraction != store.drop_uncertain:
-        store.set_drop_uncertain(fraction)
-    return dataclasses.replace(plan, drop_uncertain=store.drop_uncertain)
-
-
 @flow(name="sample_for_annotation")
 def sample_for_annotation(params: SampleParams) -> dict[str, Any]:
     """N samples from a seed -> ``out/samples`` (store with W+ codes) + ``out/images`` (PNG)."""
@@ -142,7 +131,7 @@ def generate_dataset(params: GenerateParams) -> dict[str, Any]:
     # 2. Render, label and write every pending shard.
     stats = run_shards(plan, params.runner)
     # 3. Record the uncertainty drop in the store (readers default to it), preview, publish.
-    plan = remember_drop(plan, params.drop_uncertain)
+    plan = plans.remember_drop(plan, params.drop_uncertain)
     summary = tasks.summarize(plan, stats, time.perf_counter() - start, params.runner.workers)
     publish("dataset", plan, summary, "Generated dataset")
     return summary.numbers | {"store": plan.store, "preview": str(summary.preview)}
@@ -159,7 +148,7 @@ def build_dataset(params: BuildParams) -> dict[str, Any]:
     # 2. Render, label and write them (each entry rebuild keeps the store's drop_uncertain).
     stats = run_shards(plan, params.runner)
     # 3. Keep the store's drop (a non-zero --drop-uncertain replaces it); publish the summary.
-    plan = remember_drop(plan, params.drop_uncertain or None)
+    plan = plans.remember_drop(plan, params.drop_uncertain or None)
     summary = tasks.summarize(plan, stats, time.perf_counter() - start, params.runner.workers)
     publish("dataset", plan, summary, "Dataset build")
     return summary.numbers | {"store": plan.store, "preview": str(summary.preview)}

@@ -9,7 +9,7 @@ from prefect import flow, get_run_logger
 
 from datasetgan.flows import tasks
 from datasetgan.flows.artifacts import artifact_key, publish_markdown, publish_table
-from datasetgan.pipeline.interpreting import report_rows
+from datasetgan.pipeline.interpreting import report_rows, result
 from datasetgan.pipeline.params import TrainInterpreterParams
 
 
@@ -31,10 +31,4 @@ def train_interpreter(params: TrainInterpreterParams) -> dict[str, Any]:
         ids = ", ".join(str(s["sample"]) for s in review["suggestions"])
         lines.append(f"- annotate next (most uncertain first): {ids}")
     publish_markdown(f"{key}-report", "Interpreter training", lines, Path(review["preview"]))
-    return {
-        "interpreter": str(params.out),
-        "val_miou": report["val_miou"],
-        "steps": report["steps"],
-        "preview": review["preview"],
-        "suggestions": [s["sample"] for s in review["suggestions"]],
-    }
+    return result(params, report, review)

@@ -58,13 +58,9 @@ class AnnotationSet:
     def check_shape(
         self, shape: tuple[int, int], what: str = "the generator's labelled output"
     ) -> None:
-        """Refuse masks whose [H, W] differs from ``shape``."""
-        for a in self.items:
-            if tuple(a.mask.shape) != tuple(shape):
-                raise AnnotationError(
-                    f"{a.path}: mask is {a.mask.shape[1]}x{a.mask.shape[0]} (WxH), expected "
-                    f"{shape[1]}x{shape[0]} ({what})"
-                )
+        """Refuse masks whose [H, W] differs from ``shape`` (every one named at once)."""
+        problems = [_shape_problem(a, shape, what) for a in self.items]
+        _refuse([p for p in problems if p is not None])
 
     def class_counts(self) -> torch.Tensor:
         """[K] annotated pixels per class over all masks."""
@@ -145,10 +141,33 @@ def read_mask(path: Path, *, n_classes: int, ignore_value: int | None) -> torch.
     return mask
 
 
+def _shape_problem(a: Annotation, shape: tuple[int, int], what: str) -> str | None:
+    if tuple(a.mask.shape) == tuple(shape):
+        return None
+    return (
+        f"{a.path}: mask is {a.mask.shape[1]}x{a.mask.shape[0]} (WxH), expected "
+        f"{shape[1]}x{shape[0]} ({what})"
+    )
+
+
+def _refuse(problems: Sequence[str]) -> None:
+    """One AnnotationError naming every problem (one line each), or nothing when there are none."""
+    if len(problems) == 1:
+        raise AnnotationError(problems[0])
+    if problems:
+        listed = "\n".join(f"  - {p}" for p in problems)
+        raise AnnotationError(f"{len(problems)} masks cannot be used:\n{listed}")
+
+
 def load_annotations(
-    folder: str | Path, *, config: AnnotationConfig = AnnotationConfig()
+    folder: str | Path,
+    *,
+    config: AnnotationConfig = AnnotationConfig(),
+    shape: tuple[int, int] | None = None,
 ) -> AnnotationSet:
-    """Read every mask of ``folder`` (see the module docstring); refuse duplicates, bad ids, no masks."""
+    """Read every mask of ``folder`` (see the module docstring). Every bad mask (no sample id, a
+    duplicate id, unreadable, colours instead of class ids, unknown class ids, and with ``shape``
+    a size other than [H, W]) is reported in one AnnotationError, after all were read."""
     root = Path(folder)
     if not root.is_dir():
         raise AnnotationError(
@@ -165,18 +184,28 @@ def load_annotations(
             f"{mask_dir}: no annotations (no .png masks); expected at least one mask"
         )
     seen: dict[int, Path] = {}
-    items = []
+    items, problems = [], []
     for p in paths:
-        sid = sample_id_of(p)
-        if sid in seen:
-            raise AnnotationError(
-                f"{p}: duplicate sample id {sid} (also {seen[sid].name}); expected one mask per sample"
-            )
-        seen[sid] = p
-        mask = read_mask(p, n_classes=len(names), ignore_value=config.ignore_value)
+        try:
+            sid = sample_id_of(p)
+            if sid in seen:
+                raise AnnotationError(
+                    f"{p}: duplicate sample id {sid} (also {seen[sid].name}); expected one mask per sample"
+                )
+            seen[sid] = p
+            mask = read_mask(p, n_classes=len(names), ignore_value=config.ignore_value)
+        except AnnotationError as exc:
+            problems.append(str(exc))
+            continue
+        item = Annotation(sid, mask, p)
+        bad_size = _shape_problem(item, shape, "the generator's labelled output") if shape else None
+        if bad_size:
+            problems.append(bad_size)
+            continue
         if config.small_regions == "ignore" and config.min_region_pixels > 0:
-            mask = drop_small_regions(mask, config.min_region_pixels)
-        items.append(Annotation(sid, mask, p))
+            item = Annotation(sid, drop_small_regions(mask, config.min_region_pixels), p)
+        items.append(item)
+    _refuse(problems)
     items.sort(key=lambda a: a.sample_id)
     return AnnotationSet(names, tuple(items), root)
 

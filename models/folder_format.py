@@ -93,6 +93,4 @@ class ModelFolder:
         try:
             return load_file(str(self.weights_path), device=str(device))
         except (SafetensorError, OSError) as exc:
-            raise self.error(
-                f"{self.weights_path}: unreadable safetensors file ({exc})"
-            ) from exc
+            raise self.error(f"{self.weights_path}: unreadable safetensors file ({exc})") from exc

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from datasetgan.models.errors import ModelError
+from datasetgan.models.torch_files import torch_load_safe
 
 VGG16_FILE = "vgg16-397923af.pth"
 # torchvision's vgg16 "D" layout up to relu5_3: ints are conv widths, "M" is a 2x2 max pool.
@@ -182,7 +183,7 @@ def _check_inputs(a: Tensor, b: Tensor, input_range: str, *, scan_values: bool) 
 def _load_file(path: Path, what: str, hint: str) -> dict[str, Tensor]:
     if not path.is_file():
         raise LPIPSWeightsError(f"LPIPS {what}: no file at {path}; {hint}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    state = torch_load_safe(path, error=LPIPSWeightsError)
     if not isinstance(state, Mapping):
         raise LPIPSWeightsError(
             f"LPIPS {what}: {path} holds {type(state).__name__}, expected a state dict"

@@ -48,8 +48,7 @@ def check_annotations(p: TrainInterpreterParams) -> dict[str, Any]:
             f"samples {p.samples}: drawn with generator {str(recorded)[:16]}..., but {p.generator} is "
             f"{actual[:16]}...; expected the generator the annotated samples came from"
         )
-    ann = load_annotations(p.annotations)
-    ann.check_shape((g.resolution, g.resolution))
+    ann = load_annotations(p.annotations, shape=(g.resolution, g.resolution))
     pair_latents(ann, latents_from_store(p.samples, ann.ids))
     stored = list(store.spec.class_names)
     if stored != list(UNLABELLED) and stored != list(ann.class_names):
@@ -121,6 +120,19 @@ def _preview(path: Path, g: Generator, interp: Any, samples: Path, ids: list[int
     return write_preview(
         path, to_uint8(image), result.labels.numpy(), result.uncertainty.numpy(), palette
     )
+
+
+def result(
+    p: TrainInterpreterParams, report: dict[str, Any], review: dict[str, Any]
+) -> dict[str, Any]:
+    """What train_interpreter returns: the folder, validation mIoU, steps, preview, suggestions."""
+    return {
+        "interpreter": str(p.out),
+        "val_miou": report["val_miou"],
+        "steps": report["steps"],
+        "preview": review["preview"],
+        "suggestions": [s["sample"] for s in review["suggestions"]],
+    }
 
 
 def report_rows(report: dict[str, Any]) -> list[dict[str, Any]]:

@@ -111,14 +111,14 @@ def _check_lpips_trunk(trunk: str, *, choices: str, why: str) -> None:
     """Refuse, before any model loads, an LPIPS trunk whose VGG16 file is not on this machine."""
     if trunk in ("none", "random"):
         return
-    from datasetgan.models.lpips import VGG16_FILE, default_trunk_path
+    from datasetgan.models.lpips import VGG16_FILE, default_trunk_path  # imports torch (~1 s)
 
     path = default_trunk_path() if trunk == "imagenet" else Path(trunk)
     if not path.is_file():
         raise ValueError(
-            f"lpips_trunk {trunk!r} ({why}): no VGG16 file at {path}; expected one of {choices}. "
-            f"For 'imagenet', put torchvision's {VGG16_FILE} at {default_trunk_path()} (TORCH_HOME "
-            "moves it): nothing is downloaded at run time"
+            f"lpips_trunk {trunk!r} (--lpips-trunk; {why}): no VGG16 file at {path}; expected one "
+            f"of {choices}. For 'imagenet', put torchvision's {VGG16_FILE} there (TORCH_HOME moves "
+            "it): nothing is downloaded at run time"
         )
 
 
@@ -289,7 +289,7 @@ class TrainEncoderParams(Params):
             _check_lpips_trunk(
                 self.lpips_trunk,
                 choices="'imagenet', a VGG16 .pth path, 'random' (tests), or lpips_lambda 0",
-                why=f"the LPIPS loss has lpips_lambda {self.lpips_lambda}",
+                why=f"for the LPIPS loss, lpips_lambda {self.lpips_lambda}",
             )
         return self
 
@@ -322,7 +322,9 @@ class EmbedParams(Params):
         if self.interpreter is not None:
             interpreter_classes(self.interpreter)
         _check_shard_multiple(self.shard_size, self.batch_size)
-        why = "refinement's loss and the metrics" if self.refine != "none" else "the metrics"
+        why = (
+            "for refinement's loss and the metrics" if self.refine != "none" else "for the metrics"
+        )
         _check_lpips_trunk(
             self.lpips_trunk, choices="'imagenet', a VGG16 .pth path, 'random' or 'none'", why=why
         )

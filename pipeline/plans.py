@@ -6,6 +6,7 @@ Shapes: N samples, S shard size.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,3 +97,12 @@ def annotation_folder(out: Path, class_names: list[str] | None) -> Path:
     if class_names:
         (folder / "classes.txt").write_text("\n".join(class_names) + "\n", encoding="utf-8")
     return folder
+
+
+def remember_drop(plan: StorePlan, fraction: float | None) -> StorePlan:
+    """Record ``fraction`` as the store's ``drop_uncertain`` (None: keep the store's value); returns
+    ``plan`` carrying the value in force, for the summary."""
+    store = ShardedStore.open(plan.store)
+    if fraction is not None and fraction != store.drop_uncertain:
+        store.set_drop_uncertain(fraction)
+    return dataclasses.replace(plan, drop_uncertain=store.drop_uncertain)

@@ -13,12 +13,8 @@ Every torch file is read with ``torch.load(weights_only=True)`` and a small allo
 
 from __future__ import annotations
 
-import argparse
 import logging
-import pickle
-import zipfile
 from pathlib import Path
-from typing import Any
 
 import torch
 
@@ -27,6 +23,7 @@ from datasetgan.models.folder_format import ModelFolder
 from datasetgan.models.stylegan2.ada import ada_to_rosinality, is_ada_state_dict
 from datasetgan.models.stylegan2.config import GeneratorConfig
 from datasetgan.models.stylegan2.generator import Generator
+from datasetgan.models.torch_files import torch_load_safe
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +31,6 @@ FORMAT_NAME = "datasetgan-pipeline/generator"
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-SAFE_GLOBALS: list[Any] = [argparse.Namespace]
 W_AVG_SAMPLES = 10_000
 W_AVG_SEED = 0
 
@@ -76,35 +72,6 @@ def _load_own(folder: ModelFolder) -> Generator:
     generator = Generator(config)
     _load_checked(generator, folder.read_weights(), source=str(folder.weights_path))
     return generator
-
-
-def torch_load_safe(path: Path) -> Any:
-    """``torch.load(weights_only=True)`` with the allow-list; errors become :class:`CheckpointError`."""
-    try:
-        with torch.serialization.safe_globals(SAFE_GLOBALS):
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as exc:
-        reason = str(exc).strip().splitlines()
-        detail = next(
-            (ln for ln in reason if "GLOBAL" in ln or "Unsupported" in ln),
-            reason[0] if reason else "",
-        )
-        if "Weights only load failed" in str(exc):
-            raise CheckpointError(
-                f"{path}: refused to unpickle: the file needs arbitrary code to load ({detail.strip()}). "
-                "Only tensors, dicts, lists and argparse.Namespace are allowed; re-save the weights with "
-                "torch.save(model.state_dict()) where you trust the file."
-            ) from exc
-        raise CheckpointError(
-            f"{path}: not a PyTorch checkpoint or corrupt ({detail.strip()})"
-        ) from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({first})") from exc
-    except Exception as exc:  # the legacy unpickler raises IndexError, KeyError... on garbage
-        raise CheckpointError(
-            f"{path}: not a PyTorch checkpoint or corrupt ({type(exc).__name__}: {exc})"
-        ) from exc
 
 
 def _load_torch_file(path: Path) -> Generator:

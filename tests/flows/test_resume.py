@@ -46,7 +46,14 @@ def test_killed_generation_resumes_without_loss_or_duplicates(tmp_path: Path) ->
     g = tiny_generator(tmp_path / "g", resolution=32)
     interp = random_interpreter(g, tmp_path / "interp")
     out = tmp_path / "ds"
-    cmd = [sys.executable, "-m", "datasetgan.flows.cli", "generate", *_args(g, interp, out), "--logs"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "datasetgan.flows.cli",
+        "generate",
+        *_args(g, interp, out),
+        "--logs",
+    ]
     log = open(tmp_path / "killed.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
         cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

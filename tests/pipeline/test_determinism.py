@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from datasetgan.flows.generation import build_dataset, generate_dataset
-from datasetgan.pipeline.generate import generate_shard
 from datasetgan.pipeline.errors import RecipeError
+from datasetgan.pipeline.generate import generate_shard
 from datasetgan.pipeline.params import BuildParams, GenerateParams
 from datasetgan.pipeline.plans import plan_dataset
 from tests.flows.helpers import assert_same_store, random_interpreter, store_arrays, tiny_generator
