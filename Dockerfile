@@ -7,7 +7,6 @@ ENV PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     DATASETGAN_PROJECT_DIR=/opt/datasetgan \
-    PYTHONPATH=/opt/datasetgan \
     PREFECT_SERVER_ANALYTICS_ENABLED=false
 
 WORKDIR /opt/datasetgan
@@ -16,7 +15,8 @@ WORKDIR /opt/datasetgan
 RUN pip install --index-url https://download.pytorch.org/whl/cpu "torch==2.13.0"
 
 # 2. the project and its pinned dependencies (prefect, prefect-dask, dask/distributed, h5py, ...).
-#    Editable, so the flow files the deployments name (flows/*.py) are the package itself.
+#    Editable, so the flow files the deployments name (flows/*.py) are the package itself; it
+#    installs as `datasetgan.*` only (no top-level models/storage/... on the path).
 #    .dockerignore keeps the virtualenv, outputs, tests and caches out of the context.
 COPY . .
 RUN pip install -e . \

@@ -15,32 +15,25 @@ random trunk (labelled ``LPIPS*``: a feature distance, not the calibrated metric
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-# Run as a script, this folder is first on sys.path and its storage.py would shadow the package.
-_ROOT = Path(__file__).resolve().parent.parent
-sys.path[:] = [str(_ROOT)] + [
-    p for p in sys.path if Path(p or ".").resolve() != _ROOT / "benchmarks"
-]
+import torch
 
-import torch  # noqa: E402
-
-from datasetgan.models.encoders import (  # noqa: E402
+from datasetgan.models.encoders import (
     EncoderConfig,
     build_encoder,
     fit_input,
     load_encoder,
     load_psp_checkpoint,
 )
-from datasetgan.models.encoders.training import EncoderTrainer, TrainConfig  # noqa: E402
-from datasetgan.models.lpips import LPIPS, default_trunk_path, load_lpips  # noqa: E402
-from datasetgan.models.projector import RefineConfig, refine_latents  # noqa: E402
-from datasetgan.models.stylegan2.checkpoint import load_generator  # noqa: E402
-from datasetgan.models.stylegan2.config import GeneratorConfig  # noqa: E402
-from datasetgan.models.stylegan2.generator import Generator  # noqa: E402
-from datasetgan.models.stylegan2.sampling import z_from_seeds  # noqa: E402
+from datasetgan.models.encoders.training import EncoderTrainer, TrainConfig
+from datasetgan.models.lpips import LPIPS, default_trunk_path, load_lpips
+from datasetgan.models.projector import RefineConfig, refine_latents
+from datasetgan.models.stylegan2.checkpoint import load_generator
+from datasetgan.models.stylegan2.config import GeneratorConfig
+from datasetgan.models.stylegan2.generator import Generator
+from datasetgan.models.stylegan2.sampling import z_from_seeds
 
 
 def _args() -> argparse.Namespace:

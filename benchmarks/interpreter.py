@@ -33,15 +33,12 @@ from pathlib import Path
 from typing import Any
 
 # This file is itself named interpreter.py: run as a script, its folder must not shadow the package.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+import numpy as np
+import psutil
+import torch
+from safetensors.torch import load_file, save_file
 
-import numpy as np  # noqa: E402
-import psutil  # noqa: E402
-import torch  # noqa: E402
-from safetensors.torch import load_file, save_file  # noqa: E402
-
-from datasetgan.interpreter import (  # noqa: E402
+from datasetgan.interpreter import (
     EnsembleConfig,
     FeatureBuffer,
     FeatureConfig,
@@ -53,7 +50,7 @@ from datasetgan.interpreter import (  # noqa: E402
     reference_label,
     train_interpreter,
 )
-from datasetgan.models.stylegan2 import Generator, GeneratorConfig, w_plus_from_seeds  # noqa: E402
+from datasetgan.models.stylegan2 import Generator, GeneratorConfig, w_plus_from_seeds
 
 MB = 1 << 20
 TRAIN_TAP = 1  # the synthetic training labels are quantile bins of this tap's first channel
@@ -194,9 +191,7 @@ def run_role(role: str, **kw: Any) -> dict[str, Any]:
     cmd = [sys.executable, str(Path(__file__).resolve()), "--role", role, "--threads", str(THREADS)]
     for k, v in kw.items():
         cmd += [f"--{k.replace('_', '-')}", str(v)]
-    proc = subprocess.run(
-        cmd, capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(_HERE.parent)}
-    )
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
     if proc.returncode != 0:
         raise RuntimeError(f"{role} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])

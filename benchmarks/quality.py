@@ -19,14 +19,10 @@ what a perfect generator and interpreter would give. Runs resume (finished steps
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
-
-from datasetgan.demo.config import ENCODER_DIR, GENERATOR_DIR  # noqa: E402
+from datasetgan.demo.config import ENCODER_DIR, GENERATOR_DIR
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -13,21 +13,17 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 # This file is itself named storage.py: run as a script, its folder must not shadow the package.
-_HERE = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+import h5py
+import numpy as np
+import torch
 
-import h5py  # noqa: E402
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-from datasetgan.storage import Compression, SegmentationDataset, ShardedStore, samples_spec  # noqa: E402
+from datasetgan.storage import Compression, SegmentationDataset, ShardedStore, samples_spec
 
 N_LATENT, W_DIM, N_CLASSES = 14, 512, 8
 

@@ -83,7 +83,7 @@ def train_default_encoder(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m flows.demo_assets")
+    parser = argparse.ArgumentParser(prog="python -m datasetgan.demo.assets")
     sub = parser.add_subparsers(dest="what", required=True)
     enc = sub.add_parser("encoder", help="train the default encoder into assets/default/encoder")
     enc.add_argument("--generator", type=Path, default=GENERATOR_DIR)

@@ -1,5 +1,6 @@
 """The flow commands of `datasetgan` (registered in flows.cli): each builds the flow's parameters
-(errors before any work), runs the flow in this process with a progress bar, prints its result.
+(errors before any work; the flow module, which loads torch and Prefect, is imported only once
+they are valid), runs the flow in this process with a progress bar, prints its result.
 No server is needed: Prefect starts a temporary one (or uses PREFECT_API_URL when set)."""
 
 from __future__ import annotations
@@ -49,7 +50,6 @@ def sample(
     logs: bool = False,
 ) -> None:
     """Draw N samples for annotation: a samples store, PNGs, and the folder masks go into."""
-    from datasetgan.flows.generation import sample_for_annotation
     from datasetgan.pipeline.params import SampleParams
 
     render = {"seed": seed, "truncation": truncation, "batch_size": batch_size, "threads": threads}
@@ -57,6 +57,8 @@ def sample(
         SampleParams, generator=generator, out=out, n=n, render=render, shard_size=shard_size,
         class_names=_classes(classes), runner=runner,
     )  # fmt: skip
+    from datasetgan.flows.generation import sample_for_annotation
+
     run(sample_for_annotation, params, logs=logs)
 
 
@@ -80,10 +82,12 @@ def train_interpreter(
     """Train the interpreter (pixel-classifier ensemble) on annotated samples."""
     values: dict[str, Any] = dict(locals())
     values.pop("logs")
-    from datasetgan.flows.training import train_interpreter as flow_fn
     from datasetgan.pipeline.params import TrainInterpreterParams
 
-    run(flow_fn, build(TrainInterpreterParams, **values), logs=logs)
+    params = build(TrainInterpreterParams, **values)
+    from datasetgan.flows.training import train_interpreter as flow_fn
+
+    run(flow_fn, params, logs=logs)
 
 
 @runner_options()
@@ -105,7 +109,6 @@ def generate(
     logs: bool = False,
 ) -> None:
     """Generate a labelled dataset (resumable, deterministic whatever the shard/worker count)."""
-    from datasetgan.flows.generation import generate_dataset
     from datasetgan.pipeline.params import GenerateParams
 
     render = {"seed": seed, "truncation": truncation, "batch_size": batch_size, "threads": threads}
@@ -115,6 +118,8 @@ def generate(
         class_names=_classes(classes), compression=compression,
         runner=runner,
     )  # fmt: skip
+    from datasetgan.flows.generation import generate_dataset
+
     run(generate_dataset, params, logs=logs)
 
 
@@ -127,13 +132,14 @@ def build_cmd(
     logs: bool = False,
 ) -> None:
     """Append N new samples (the next seed range) to a store: what the scheduled build runs."""
-    from datasetgan.flows.generation import build_dataset
     from datasetgan.pipeline.params import BuildParams
 
     params = build(
         BuildParams, store=store, n=n, drop_uncertain=drop_uncertain,
         runner=runner,
     )  # fmt: skip
+    from datasetgan.flows.generation import build_dataset
+
     run(build_dataset, params, logs=logs)
 
 
@@ -149,13 +155,14 @@ def serve(
     runner: dict[str, Any] | None = None,
 ) -> None:
     """Serve the flows here, with build_dataset on a cron schedule (Ctrl+C stops)."""
-    from datasetgan.flows.serving import run_server_and_serve
     from datasetgan.pipeline.params import BuildParams
 
     params = build(
         BuildParams, store=store, n=n, drop_uncertain=drop_uncertain,
         runner=runner,
     )  # fmt: skip
+    from datasetgan.flows.serving import run_server_and_serve
+
     run_server_and_serve(params, cron, start_server=start_server)
 
 
@@ -183,7 +190,6 @@ def train_encoder(
     logs: Logs = False,
 ) -> None:
     """Train (or resume) a pSp/e4e encoder that maps images to the generator's W+."""
-    from datasetgan.flows.embedding import train_encoder as flow_fn
     from datasetgan.pipeline.params import TrainEncoderParams
 
     params = build(
@@ -193,6 +199,8 @@ def train_encoder(
         batch_size=batch_size, learning_rate=learning_rate, lpips_lambda=lpips_lambda,
         lpips_trunk=lpips_trunk, checkpoint_every=checkpoint_every, seed=seed, threads=threads,
     )  # fmt: skip
+    from datasetgan.flows.embedding import train_encoder as flow_fn
+
     run(flow_fn, params, logs=logs)
 
 
@@ -215,7 +223,6 @@ def embed(
     logs: bool = False,
 ) -> None:
     """Embed a folder of real images into W+ (codes, metrics, optional labels) in a store."""
-    from datasetgan.flows.embedding import embed_dataset
     from datasetgan.pipeline.params import EmbedParams
 
     params = build(
@@ -224,6 +231,8 @@ def embed(
         shard_size=shard_size, lpips_trunk=lpips_trunk, threads=threads,
         runner=runner,
     )  # fmt: skip
+    from datasetgan.flows.embedding import embed_dataset
+
     run(embed_dataset, params, logs=logs)
 
 

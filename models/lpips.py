@@ -26,8 +26,8 @@ from torch import Tensor, nn
 
 from datasetgan.models.errors import ModelError
 from datasetgan.models.torch_files import torch_load_safe
+from datasetgan.models.weight_paths import VGG16_FILE, default_trunk_path
 
-VGG16_FILE = "vgg16-397923af.pth"
 # torchvision's vgg16 "D" layout up to relu5_3: ints are conv widths, "M" is a 2x2 max pool.
 _VGG16_LAYOUT: tuple[int | str, ...] = (
     64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512,
@@ -51,11 +51,6 @@ class LPIPSWeightsError(LPIPSError):
 
 class LPIPSInputError(LPIPSError, ValueError):
     """Inputs of the wrong shape, dtype or value range."""
-
-
-def default_trunk_path() -> Path:
-    """Where torch's hub cache keeps the VGG16 ImageNet file (``$TORCH_HOME/hub/checkpoints``)."""
-    return Path(torch.hub.get_dir()) / "checkpoints" / VGG16_FILE
 
 
 def default_heads_path() -> Path:

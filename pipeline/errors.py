@@ -3,6 +3,7 @@ built from what was wrong, where, and what was expected, so every message has th
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 
@@ -37,17 +38,25 @@ class ShardsFailedError(PipelineError):
     """Some shard tasks of a run failed (the shards that landed stay: re-running resumes)."""
 
 
+# The other libraries' base errors, as (module, class). Their packages import torch or pandas, so
+# they are looked up among the loaded modules: an error of a module never imported cannot exist.
+_LIBRARY_ERRORS = (
+    ("datasetgan.storage.errors", "StorageError"),
+    ("datasetgan.models.errors", "ModelError"),
+    ("datasetgan.interpreter.errors", "InterpreterError"),
+)
+
+
 def user_error_types() -> tuple[type[BaseException], ...]:
     """Every error a user can act on: the project's own hierarchies (storage, models and encoders,
     interpreter, pipeline and flows) and OSError (a full disk, a permission). Anything else is a bug.
-
-    Imported when called: the model libraries import torch, which the CLI only pays for when needed.
     """
-    from datasetgan.interpreter.errors import InterpreterError
-    from datasetgan.models.errors import ModelError
-    from datasetgan.storage.errors import StorageError
-
-    return (StorageError, ModelError, InterpreterError, PipelineError, OSError)
+    found = [
+        getattr(sys.modules[module], name)
+        for module, name in _LIBRARY_ERRORS
+        if module in sys.modules
+    ]
+    return (*found, PipelineError, OSError)
 
 
 def is_user_error(exc: BaseException) -> bool:

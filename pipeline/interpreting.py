@@ -19,7 +19,6 @@ from datasetgan.interpreter import (
     latents_from_store,
     load_annotations,
     load_interpreter,
-    pair_latents,
     rank_candidates,
     train_interpreter,
 )
@@ -28,8 +27,8 @@ from datasetgan.models.imaging import to_uint8, write_preview
 from datasetgan.models.runtime import tune_cpu_allocator
 from datasetgan.models.stylegan2 import Generator, load_generator
 from datasetgan.pipeline import progress
+from datasetgan.pipeline.errors import ModelMismatchError
 from datasetgan.pipeline.params import TrainInterpreterParams
-from datasetgan.pipeline.recipes import UNLABELLED
 from datasetgan.storage import ShardedStore, default_palette
 
 REPORT_FILE = "report.json"
@@ -37,25 +36,19 @@ PREVIEW_IMAGES = 4
 
 
 def check_annotations(p: TrainInterpreterParams) -> dict[str, Any]:
-    """Refuse, before training: a samples store from another generator, masks of the wrong size or
-    with unknown ids, class lists that disagree with the classes the samples were drawn for."""
+    """Refuse, before training, a samples store drawn by another generator (the masks themselves
+    were checked when ``p`` was built: :func:`datasetgan.pipeline.params.check_masks`)."""
     g = load_generator(p.generator)
     store = ShardedStore.open(p.samples)
     recorded = store.provenance.fingerprints.get("generator")
     actual = state_dict_sha256(g)
     if recorded != actual:
-        raise ValueError(
-            f"samples {p.samples}: drawn with generator {str(recorded)[:16]}..., but {p.generator} is "
-            f"{actual[:16]}...; expected the generator the annotated samples came from"
+        raise ModelMismatchError(
+            f"samples {p.samples}",
+            f"drawn with generator {str(recorded)[:16]}..., but {p.generator} is {actual[:16]}...",
+            "the generator the annotated samples came from",
         )
     ann = load_annotations(p.annotations, shape=(g.resolution, g.resolution))
-    pair_latents(ann, latents_from_store(p.samples, ann.ids))
-    stored = list(store.spec.class_names)
-    if stored != list(UNLABELLED) and stored != list(ann.class_names):
-        raise ValueError(
-            f"annotations {p.annotations}: classes {list(ann.class_names)} disagree with the classes "
-            f"the samples were drawn for ({stored}, in {p.samples}); expected the same list"
-        )
     return {"annotated": len(ann), "ids": list(ann.ids), "class_names": list(ann.class_names)}
 
 

@@ -1,9 +1,11 @@
 """Flow parameters: pydantic models checked before any work, with messages that say what, where, expected.
 
 Cheap checks (ranges, files present, shard size a multiple of the batch) happen here, when a model is
-built (from the CLI, from a deployment's parameters, or in Python). Checks that need the models
-(the generator's fingerprint against the interpreter's, a store's recorded recipe) are the flows'
-first step (`flows.tasks.preflight_*`), still before any rendering.
+built (from the CLI, from a deployment's parameters, or in Python). Reading the annotation masks
+(ids, readability, class ids, size against the samples) is cheap too and happens here, every bad
+mask named at once. Checks that need the models (the generator's fingerprint against the
+interpreter's and a store's, a store's recorded recipe) are the first step of each run
+(`pipeline.plans`, `pipeline.interpreting.check_annotations`), still before any rendering.
 """
 
 from __future__ import annotations
@@ -111,7 +113,7 @@ def _check_lpips_trunk(trunk: str, *, choices: str, why: str) -> None:
     """Refuse, before any model loads, an LPIPS trunk whose VGG16 file is not on this machine."""
     if trunk in ("none", "random"):
         return
-    from datasetgan.models.lpips import VGG16_FILE, default_trunk_path  # imports torch (~1 s)
+    from datasetgan.models.weight_paths import VGG16_FILE, default_trunk_path
 
     path = default_trunk_path() if trunk == "imagenet" else Path(trunk)
     if not path.is_file():
@@ -181,6 +183,37 @@ class TrainInterpreterParams(Params):
     @classmethod
     def _samples_store(cls, v: Path) -> Path:
         return _store_dir(v, "samples")
+
+    @model_validator(mode="after")
+    def _masks(self) -> TrainInterpreterParams:
+        """Every mask read and checked against the samples store (its image size, its sample ids,
+        the classes it was drawn for), before any model loads; all bad masks in one error."""
+        check_masks(self.annotations, self.samples)
+        return self
+
+
+def check_masks(annotations: Path, samples: Path) -> None:
+    """AnnotationError (a ValueError) naming every mask of ``annotations`` that cannot be used with
+    the samples store ``samples``."""
+    from datasetgan.interpreter.annotations import (
+        AnnotationError,
+        latents_from_store,
+        load_annotations,
+        pair_latents,
+    )
+    from datasetgan.pipeline.recipes import UNLABELLED
+    from datasetgan.storage import ShardedStore
+
+    spec = ShardedStore.open(samples).spec
+    height, width = spec.field("image").shape[:2]
+    ann = load_annotations(annotations, shape=(height, width))
+    pair_latents(ann, latents_from_store(samples, ann.ids))
+    drawn_for = list(spec.class_names)
+    if drawn_for and drawn_for != list(UNLABELLED) and drawn_for != list(ann.class_names):
+        raise AnnotationError(
+            f"annotations {annotations}: classes {list(ann.class_names)} disagree with the classes "
+            f"the samples were drawn for ({drawn_for}, in {samples}); expected the same list"
+        )
 
 
 class GenerateParams(Params):

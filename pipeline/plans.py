@@ -10,6 +10,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from datasetgan.pipeline.errors import RecipeError
 from datasetgan.pipeline.generate import load_models, store_spec
 from datasetgan.pipeline.params import BuildParams, GenerateParams, SampleParams
 from datasetgan.pipeline.recipes import Recipe, open_store
@@ -64,9 +65,10 @@ def plan_build(p: BuildParams) -> StorePlan:
     store = ShardedStore.open(p.store)
     recipe = Recipe.from_store(store)
     if recipe.kind != "dataset":
-        raise ValueError(
-            f"store {p.store}: holds {recipe.kind!r} (images for annotation); expected a labelled "
-            "store made by `datasetgan generate`"
+        raise RecipeError(
+            f"store {p.store}",
+            f"holds {recipe.kind!r} (images for annotation)",
+            "a labelled store made by `datasetgan generate`",
         )
     load_models(recipe)  # refuses changed or mismatched files before any work
     done = store.complete_shards()

@@ -4,6 +4,11 @@ and the store does not depend on the number of workers."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -100,3 +105,48 @@ def test_embed_same_store_whatever_workers(run: dict[str, Any]) -> None:
     ):
         for name in ("w_plus", "label", "status", "mse_before", "mse_after"):
             assert np.array_equal(a[name][...], b[name][...], equal_nan=True), name
+
+
+def test_user_error_inside_a_task_is_one_line_and_exit_2(run: dict[str, Any]) -> None:
+    bad = run["root"] / "corrupt.pt"
+    bad.write_bytes(bytes(range(256)) * 4)  # passes the parameter checks, fails in the task
+    args = ["embed", bad, run["root"] / "images", "--generator", run["root"] / "g"]
+    args += ["--lpips-trunk", "none", "--out", run["root"] / "e-bad"]
+    result = runner.invoke(app, [str(a) for a in args])
+    assert result.exit_code == 2, result.output
+    assert "corrupt.pt: not a PyTorch checkpoint or corrupt" in result.output
+    assert "Traceback" not in result.output and result.output.count("corrupt.pt:") == 1
+    verbose = runner.invoke(app, ["-v", *[str(a) for a in args]])
+    assert verbose.exit_code == 2 and "Traceback" in verbose.output
+
+
+def test_missing_lpips_file_fails_in_seconds_before_prefect(
+    run: dict[str, Any], tmp_path: Path
+) -> None:
+    """The README's example: --refine optimize where the VGG16 file is absent."""
+    args = [
+        "embed",
+        run["root"] / "enc" / "encoder",
+        run["root"] / "images",
+        "--out",
+        tmp_path / "e",
+    ]
+    args += ["--generator", run["root"] / "g", "--refine", "optimize"]
+    env = {**os.environ, "TORCH_HOME": str(tmp_path / "no-torch-home")}
+    env.pop("PREFECT_API_URL", None)
+    start = time.perf_counter()
+    done = subprocess.run(
+        [sys.executable, "-m", "datasetgan.flows.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    seconds = time.perf_counter() - start
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert done.returncode == 2, lines
+    assert len(lines) <= 6 and "Traceback" not in done.stderr, lines
+    text = " ".join(lines)
+    assert "vgg16-397923af.pth" in text and "'none'" in text and "--lpips-trunk" in text
+    assert "temporary server" not in text and not (tmp_path / "e").exists()
+    assert seconds < 20, f"took {seconds:.1f} s: checks must run before Prefect starts"

@@ -117,6 +117,22 @@ def test_mask_size_and_missing_latent_refused(tmp_path: Path) -> None:
         )
 
 
+def test_every_bad_mask_is_reported_in_one_pass(tmp_path: Path) -> None:
+    folder = tmp_path / "ann"
+    masks = _masks(4)
+    masks[1, 0, 0] = 9  # an unknown class id
+    write_annotations(folder, masks, [1, 2, 3, 4], NAMES)
+    Image.fromarray(np.zeros((16, 16), np.uint8), mode="L").save(folder / "00000003.png")
+    (folder / "00000004.png").write_text("not an image")
+    with pytest.raises(AnnotationError) as caught:
+        load_annotations(folder, shape=(32, 32))
+    lines = str(caught.value).splitlines()
+    assert lines[0] == "3 masks cannot be used:" and len(lines) == 4, lines
+    assert "00000002.png: class id(s) [9] outside" in lines[1]
+    assert "00000003.png: mask is 16x16 (WxH), expected 32x32" in lines[2]
+    assert "00000004.png" in lines[3]
+
+
 def _bfs_components(mask: np.ndarray) -> int:
     seen = np.zeros(mask.shape, bool)
     count = 0

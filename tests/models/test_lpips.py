@@ -18,6 +18,7 @@ from datasetgan.models.lpips import (
     load_lpips,
     trunk_state_from,
 )
+from datasetgan.models.weight_paths import torch_hub_dir
 
 
 @pytest.fixture(scope="module")
@@ -99,8 +100,20 @@ def test_trunk_refuses_missing_and_foreign_keys() -> None:
 def test_missing_trunk_file_says_where_to_put_it(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "th"))
     assert default_trunk_path() == tmp_path / "th" / "hub" / "checkpoints" / "vgg16-397923af.pth"
+    assert default_trunk_path().parent.parent == Path(torch.hub.get_dir())  # torch agrees
     with pytest.raises(LPIPSWeightsError, match=r"vgg16-397923af\.pth.*nothing is downloaded"):
         load_lpips()
+
+
+@pytest.mark.parametrize("xdg", [True, False])
+def test_hub_dir_without_torch_matches_torch(tmp_path: Path, monkeypatch, xdg: bool) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.delenv("TORCH_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    if xdg:
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    else:
+        monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert torch_hub_dir() == Path(torch.hub.get_dir())
 
 
 def test_symmetric_and_zero_on_identical(lpips_random) -> None:  # type: ignore[no-untyped-def]
