@@ -8,12 +8,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from datasetgan.assets import DEFAULT_MODELS
 from datasetgan.demo.errors import DemoError
 
-# The shipped default models (JSON config + safetensors), at the repository root.
-ASSETS = Path(__file__).resolve().parent.parent / "assets" / "default"
-GENERATOR_DIR = ASSETS / "generator"
-ENCODER_DIR = ASSETS / "encoder"
+# The shipped default models (JSON config + safetensors), installed as datasetgan.assets.
+GENERATOR_DIR = DEFAULT_MODELS / "generator"
+ENCODER_DIR = DEFAULT_MODELS / "encoder"
 RUN_FILE = "demo_run.json"
 
 
