@@ -19,58 +19,77 @@ RUN_FILE = "demo_run.json"
 
 @dataclass(frozen=True)
 class Threads:
-    """torch threads per step (measured on a busy 2-core machine: 1 thread beat 2 for the small
-    segnet convolutions and for 64 px rendering in batches of 8; see docs/demo.md)."""
+    """torch threads per step. Steps that split their work (shards, segnet runs) run ``workers``
+    parts at a time, each with these threads; the 2-core default is 2 workers of 1 thread."""
 
     render: int = 1
-    interpreter: int = 1
-    embed: int = 1
+    interpreter: int = 2
+    embed: int = 2
     segnet: int = 1
 
 
 @dataclass(frozen=True)
 class DemoConfig:
-    """Sizes, seeds and threads of a demo run (defaults: the README's command)."""
+    """Sizes, seeds and threads of a demo run (defaults: the README's command).
+
+    The comparison (report section "The fair comparison"): for each annotation count n of
+    ``annotation_counts`` the same segnet is trained (a) on n real renders with exact masks and
+    (b) on the ``n_generate`` pairs generated after n candidates were annotated, once per seed of
+    ``seeds``; seed s sets the segnet's initialisation, augmentation and batch order, and for (a)
+    which n real renders it gets (seeds ``real_train_first_seed + 10_000 s ...``). Everything is
+    tested on the same ``n_real_test`` real renders with exact masks.
+    """
 
     out: Path = Path("runs/demo")
     generator: Path = GENERATOR_DIR
     encoder: Path = ENCODER_DIR
     n_candidates: int = 32
-    n_annotate: int = 16
+    annotation_counts: tuple[int, ...] = (8, 16, 32)
+    n_annotate: int = 16  # the main run's annotations (the interpreter the flows train)
     n_generate: int = 512
-    n_eval_generated: int = 256  # held-out generated samples scored against the oracle
-    n_embed: int = 128
-    n_real_test: int = 200
+    n_eval_generated: int = 128  # held-out generated samples per seed, scored against the oracle
+    n_embed: int = 32
+    n_real_test: int = 300
+    seeds: tuple[int, ...] = (0, 1, 2)
     truncation: float = 0.7
     batch_size: int = 8
-    shard_size: int = 128
+    shard_size: int = 64
+    workers: int = 2
     interpreter_members: int = 10
-    interpreter_steps: int = 3000
-    refine_steps: int = 50
+    interpreter_steps: int = 2000
+    refine_steps: int = 30
     segnet_steps: int = 400
     drop_uncertain: float = 0.1
     sample_seed: int = 1  # candidates: sample i uses derive_seed(1, i)
-    dataset_seed: int = 2  # the generated dataset (disjoint from the candidates)
+    dataset_seed: int = 2  # the generated datasets (disjoint from the candidates)
     embed_first_seed: int = 600_000  # real images to embed (GAN training uses >= 1,000,000)
+    real_train_first_seed: int = 700_000  # (a)'s real renders with exact masks
     test_first_seed: int = 200_000  # real images with exact masks for the segnet test
     threads: Threads = field(default_factory=Threads)
 
     def __post_init__(self) -> None:
-        if not 1 <= self.n_annotate <= self.n_candidates:
-            raise DemoError(
-                "DemoConfig.n_annotate",
-                f"got {self.n_annotate}",
-                f"1..n_candidates ({self.n_candidates})",
-            )
+        if self.n_annotate not in self.annotation_counts:
+            raise DemoError("DemoConfig.n_annotate", f"got {self.n_annotate}",
+                            f"one of annotation_counts {self.annotation_counts}")  # fmt: skip
+        if max(self.annotation_counts) > self.n_candidates or min(self.annotation_counts) < 2:
+            raise DemoError("DemoConfig.annotation_counts", f"got {self.annotation_counts}",
+                            f"counts in 2..n_candidates ({self.n_candidates})")  # fmt: skip
         if self.shard_size % self.batch_size:
             raise DemoError(
                 "DemoConfig.shard_size",
                 f"got {self.shard_size}",
                 f"a multiple of batch_size {self.batch_size}",
             )
+        if len(self.seeds) * self.n_eval_generated > self.n_generate:
+            raise DemoError("DemoConfig.n_eval_generated", f"got {self.n_eval_generated}",
+                            f"at most n_generate / len(seeds) = {self.n_generate // len(self.seeds)}")  # fmt: skip
 
     def to_dict(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+        """JSON values (paths as strings, tuples as lists): what ``demo_run.json`` records."""
+        return {
+            k: str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v
+            for k, v in asdict(self).items()
+        }
 
 
 @dataclass

@@ -1,37 +1,58 @@
-"""Training the default generator on the procedural toy domain (glue: data + library + progress)."""
+"""Training the default generator on the procedural toy domain (glue: data + library + progress).
+
+The training images are renders of seeds from 1,000,000 (disjoint from every evaluation range),
+kept as ``toyfaces-v<domain version>-<first seed>-<n>.npy`` in the run folder so a resumed run does
+not render them again. Every checkpoint keeps its G_ema in ``snapshots/``; :func:`score_snapshots`
+gives each one its fidelity (KID against real renders, in the oracle net's features, see
+:func:`toy_fidelity`), written to ``metrics.jsonl``.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
 import time
+from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from datasetgan.demo.errors import DemoError
-from datasetgan.models.stylegan2 import GeneratorConfig
-from datasetgan.models.stylegan2.training import GanTrainConfig, train_gan
+from datasetgan.models.stylegan2 import Generator, GeneratorConfig, load_generator
+from datasetgan.models.stylegan2.training import METRICS_FILE, GanTrainConfig, train_gan
 
 log = logging.getLogger(__name__)
 
-# The shipped default model's architecture: 64 px, narrow channels so a CPU can train it.
-TOY_GENERATOR = GeneratorConfig(resolution=64, w_dim=128, n_mlp=4, channels=(64, 64, 64, 32, 32))
+# The shipped default model's architecture: 64 px, channels a CPU can train in hours.
+TOY_GENERATOR = GeneratorConfig(resolution=64, w_dim=256, n_mlp=4, channels=(128, 128, 128, 64, 64))
 TOY_TRAINING = GanTrainConfig(
-    iterations=20_000,
+    iterations=40_000,
     batch=8,
     lr=0.0025,
     r1_gamma=0.1,
     ema_half_life_kimg=2.5,
-    checkpoint_every=250,
-    sample_every=250,
+    checkpoint_every=500,
+    sample_every=500,
 )
+TRAIN_FIRST_SEED = 1_000_000
+FIDELITY_FIRST_SEED = 4_000_000  # real renders KID compares against (disjoint from training)
 
 
-def toy_training_images(n_images: int, *, first_seed: int = 1_000_000) -> torch.Tensor:
-    """uint8 [N, 3, 64, 64] renders of the toy domain (seeds disjoint from evaluation seeds)."""
+def toy_training_images(n_images: int, *, cache_dir: Path | None = None) -> torch.Tensor:
+    """uint8 [N, 3, 64, 64] renders of seeds from TRAIN_FIRST_SEED (cached in ``cache_dir``)."""
     from datasetgan import toyfaces
 
-    images, _ = toyfaces.render_batch(range(first_seed, first_seed + n_images))
+    cache = None
+    if cache_dir is not None:
+        cache = cache_dir / f"toyfaces-v{toyfaces.VERSION}-{TRAIN_FIRST_SEED}-{n_images}.npy"
+        if cache.is_file():
+            return torch.from_numpy(np.load(cache)).permute(0, 3, 1, 2).contiguous()
+    images, _ = toyfaces.render_batch(range(TRAIN_FIRST_SEED, TRAIN_FIRST_SEED + n_images))
+    if cache is not None:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        np.save(cache.with_suffix(".tmp.npy"), images)
+        cache.with_suffix(".tmp.npy").replace(cache)
     return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
 
 
@@ -48,24 +69,80 @@ def folder_training_images(folder: Path, resolution: int) -> torch.Tensor:
     return torch.from_numpy(batch.images).permute(0, 3, 1, 2).contiguous()
 
 
+def toy_fidelity(n_images: int = 1000, *, seed: int = 0) -> Callable[[Generator], dict[str, float]]:
+    """A scorer of generators: KID (x 1000) between ``n_images`` samples (truncation 1) and as many
+    real renders, both embedded by the oracle net's pooled encoder features."""
+    from datasetgan import toyfaces
+    from datasetgan.models.kid import kernel_inception_distance
+    from datasetgan.models.stylegan2 import w_plus_from_seeds
+    from datasetgan.toyfaces.oracle import load_oracle
+
+    oracle = load_oracle()
+    real, _ = toyfaces.render_batch(range(FIDELITY_FIRST_SEED, FIDELITY_FIRST_SEED + n_images))
+    with torch.no_grad():
+        real_features = oracle.features(toyfaces.to_tensor(real, image_range="unit"))
+
+    def score(generator: Generator) -> dict[str, float]:
+        fakes = []
+        with torch.no_grad():
+            for first in range(0, n_images, 100):
+                ws = w_plus_from_seeds(
+                    generator, range(first, min(first + 100, n_images)), truncation=1.0
+                )
+                image = generator.synthesize(ws, noise_mode="const", taps="none").image
+                fakes.append(oracle.features((image.clamp(-1, 1) + 1) / 2))
+        kid = kernel_inception_distance(
+            real_features, torch.cat(fakes), rng=torch.Generator().manual_seed(seed)
+        )
+        return {"kid_x1000": 1000 * kid.mean, "kid_std_x1000": 1000 * kid.std}
+
+    return score
+
+
+def score_snapshots(out: Path, *, n_images: int = 1000) -> list[dict[str, float]]:
+    """Score every ``out/snapshots/step-*`` that ``out/metrics.jsonl`` has no row for; returns all
+    rows, by step."""
+    path = out / METRICS_FILE
+    rows = [json.loads(line) for line in path.read_text().splitlines()] if path.is_file() else []
+    done = {int(r["step"]) for r in rows}
+    pending = sorted(p for p in (out / "snapshots").glob("step-*") if int(p.name[5:]) not in done)
+    if pending:
+        score = toy_fidelity(n_images)
+        for folder in pending:
+            row = {"step": float(int(folder.name[5:])), **score(load_generator(folder))}
+            log.info("%s: %s", folder.name, row)
+            with open(path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(row) + "\n")
+            rows.append(row)
+    return sorted(rows, key=lambda r: r["step"])
+
+
 def train_toy_gan(
     out: Path,
     *,
     iterations: int,
-    n_images: int = 10_000,
+    n_images: int = 30_000,
     images_dir: Path | None = None,
     log_every: int = 25,
+    fidelity: bool = False,
+    threads: int = 0,
 ) -> Path:
-    """Train (or resume) the default architecture in ``out`` on the toy domain (``n_images`` renders)
-    or on the images under ``images_dir``; returns the G_ema folder."""
+    """Train (or resume) the default architecture in ``out`` on the toy domain (``n_images``
+    renders) or on the images under ``images_dir``; returns the G_ema folder. With ``fidelity``,
+    every checkpoint is scored on the toy domain (see :func:`toy_fidelity`); ``threads``: torch
+    threads (0 = torch's default)."""
     from dataclasses import replace
 
+    if threads:
+        torch.set_num_threads(threads)
     config = replace(TOY_TRAINING, iterations=iterations)
     if images_dir is not None:
         images = folder_training_images(images_dir, TOY_GENERATOR.resolution)
     else:
-        log.info("rendering %d training images of the toy domain", n_images)
-        images = toy_training_images(n_images)
+        log.info(
+            "%d training images of the toy domain (rendered once, cached in %s)", n_images, out
+        )
+        images = toy_training_images(n_images, cache_dir=out)
     log.info(
         "training on %d images to step %d (resumes from %s if present)",
         len(images),
@@ -79,4 +156,31 @@ def train_toy_gan(
             parts = " ".join(f"{k}={v:.3f}" for k, v in sorted(logs.items()))
             log.info("step %d/%d (%.0f s) %s", step, total, time.perf_counter() - t0, parts)
 
-    return train_gan(TOY_GENERATOR, config, images, out, progress=progress)
+    evaluate = toy_fidelity() if fidelity and images_dir is None else None
+    return train_gan(TOY_GENERATOR, config, images, out, progress=progress, evaluate=evaluate)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m datasetgan.demo.gan fidelity RUN``: score the snapshots of a training run that
+    have no row in its metrics.jsonl yet, and print every row (step, KID x 1000)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m datasetgan.demo.gan")
+    sub = parser.add_subparsers(dest="command", required=True)
+    fid = sub.add_parser("fidelity", help="KID of every snapshot of a train-gan run")
+    fid.add_argument("run", type=Path, help="the --out folder of datasetgan train-gan")
+    fid.add_argument("--n", type=int, default=1000, help="generated and real images each")
+    fid.add_argument("--threads", type=int, default=0)
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for row in score_snapshots(args.run, n_images=args.n):
+        hours = f"{row['train_hours']:.2f} h" if "train_hours" in row else ""
+        print(
+            f"step {int(row['step']):>6}  KID x1000 {row['kid_x1000']:7.2f} ± {row['kid_std_x1000']:.2f}  {hours}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,14 +1,16 @@
 """`datasetgan demo`: the whole mission on the shipped default models, with measured quality.
 
 1. sample candidates with the generator (``sample_for_annotation`` flow: samples store + PNGs);
-2. oracle-annotate 16 of them (``toyfaces.oracle_annotate_folder``: the stand-in for a person);
-3. train the interpreter on those 16 (``train_interpreter`` flow);
-4. generate labelled pairs into an HDF5 samples store (``generate_dataset`` flow);
-5. embed real procedural images into W+ (``embed_dataset`` flow, labels from the interpreter);
-6. measure (libraries, no flow): interpreter vs oracle on held-out generated samples, a small segnet
-   trained on the generated store vs on the 16 annotated images (tested on real images with exact
-   masks), dropping the most uncertain samples, real-image labels vs exact masks;
-7. write ``report.md`` and its PNGs.
+2. the oracle annotator paints the first 32 of them (``toyfaces.oracle_annotate_folder``, the
+   stand-in for a person); annotation folders of the first 8, 16 and 32;
+3. train the interpreter on 16 (``train_interpreter`` flow);
+4. generate labelled pairs into ``<out>/dataset`` (``generate_dataset`` flow);
+5. the same for 8 and 32 annotations, without Prefect (``pipeline.runs``), for the curve;
+6. embed real procedural images into W+ (``embed_dataset`` flow, labels from the interpreter);
+7. measure (libraries): the fair comparison (the same segnet trained on as many real renders with
+   exact masks as annotated samples, on the generated pairs, and on them without the most uncertain,
+   over 3 seeds, tested on real renders), interpreter-annotator agreement, real-image labels;
+8. write ``report.md`` and its PNGs.
 
 Every step writes ``<out>/steps/<name>.json`` (its results and seconds) when it finishes; a re-run
 skips finished steps (and the flows resume their stores), so an interrupted demo continues.
@@ -58,7 +60,7 @@ def run_demo(
         log.results[key] = _run_step(cfg, key, title, fn, log, say)
     if not report:
         return cfg.out / "steps"
-    say("7. report ...")
+    say("8. report ...")
     path = write_report(cfg, log)
     progress.report("demo steps", total, total)
     return path

@@ -1,29 +1,24 @@
-"""The demo's steps: the pipeline through its Prefect flows (1-5), as a user runs it, then the
-measurements (6, libraries only). Each takes the run's :class:`DemoConfig` and returns a small
+"""The demo's steps: the pipeline through its Prefect flows (1-5) as a user runs it, the extra
+annotation counts of the curve through the same steps without Prefect (``pipeline.runs``), then
+the measurements (libraries only). Each takes the run's :class:`DemoConfig` and returns a small
 JSON-able result; :data:`STEPS` is their order."""
 
 from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from datasetgan import toyfaces
+from datasetgan.demo.comparison import SegJob, run_jobs, summarize
 from datasetgan.demo.config import DemoConfig
-from datasetgan.demo.evaluation import (
-    embedding_quality,
-    generated_dataset,
-    interpreter_vs_oracle,
-    real_dataset,
-    segnet_quality,
-    tensors_dataset,
-)
+from datasetgan.demo.evaluation import embedding_quality, interpreter_vs_oracle
 from datasetgan.pipeline import progress
 from datasetgan.storage import read_fields
-from datasetgan.toyfaces.segnet import SegProgress, SegTrainConfig
 
 Step = Callable[[DemoConfig], dict[str, Any]]
 
@@ -31,91 +26,120 @@ Step = Callable[[DemoConfig], dict[str, Any]]
 def lpips_trunk() -> str:
     """'imagenet' when torchvision's VGG16 ImageNet file is in the torch hub cache, else 'none'
     (refinement then uses MSE only; the report says so). Never a random trunk."""
-    from datasetgan.models.lpips import default_trunk_path
+    from datasetgan.models.weight_paths import default_trunk_path
 
     return "imagenet" if default_trunk_path().is_file() else "none"
 
 
-# -- pipeline steps (flows) ------------------------------------------------------------------------
+# -- where things go ---------------------------------------------------------------------------------
+def annotations_dir(cfg: DemoConfig, n: int) -> Path:
+    """The masks of the first ``n`` candidates (an annotation folder train-interpreter reads)."""
+    return cfg.out / "candidates" / f"annotations-{n}"
+
+
+def interpreter_dir(cfg: DemoConfig, n: int) -> Path:
+    return (
+        cfg.out / "interpreter" if n == cfg.n_annotate else cfg.out / "curve" / f"interpreter-{n}"
+    )
+
+
+def dataset_dir(cfg: DemoConfig, n: int) -> Path:
+    return cfg.out / "dataset" if n == cfg.n_annotate else cfg.out / "curve" / f"dataset-{n}"
+
+
 def _render(cfg: DemoConfig, seed: int) -> dict[str, Any]:
     return {"seed": seed, "truncation": cfg.truncation, "batch_size": cfg.batch_size,
             "threads": cfg.threads.render}  # fmt: skip
 
 
-def step_sample(cfg: DemoConfig) -> dict[str, Any]:
-    from datasetgan.flows.generation import sample_for_annotation
-    from datasetgan.pipeline.params import SampleParams
-
-    params = SampleParams.model_validate(
-        {
-            "generator": cfg.generator,
-            "out": cfg.out / "candidates",
-            "n": cfg.n_candidates,
-            "render": _render(cfg, cfg.sample_seed),
-            "shard_size": _shard(cfg.n_candidates, cfg),
-            "class_names": list(toyfaces.CLASS_NAMES),
-        }
-    )
-    result = sample_for_annotation(params)
-    return {"store": result["store"], "images": str(cfg.out / "candidates" / "images")}
+def _runner(cfg: DemoConfig) -> dict[str, Any]:
+    return {"kind": "local", "workers": cfg.workers}
 
 
 def _shard(n: int, cfg: DemoConfig) -> int:
     return -(-n // cfg.batch_size) * cfg.batch_size
 
 
+# -- pipeline steps (flows) ------------------------------------------------------------------------
+def step_sample(cfg: DemoConfig) -> dict[str, Any]:
+    from datasetgan.flows.generation import sample_for_annotation
+    from datasetgan.pipeline.params import SampleParams
+
+    params = SampleParams.model_validate({
+        "generator": cfg.generator, "out": cfg.out / "candidates", "n": cfg.n_candidates,
+        "render": _render(cfg, cfg.sample_seed), "shard_size": _shard(cfg.n_candidates // 2, cfg),
+        "class_names": list(toyfaces.CLASS_NAMES), "runner": _runner(cfg),
+    })  # fmt: skip
+    result = sample_for_annotation(params)
+    return {"store": result["store"], "images": str(cfg.out / "candidates" / "images")}
+
+
 def step_annotate(cfg: DemoConfig) -> dict[str, Any]:
-    """Copy the first n_annotate candidates aside and let the oracle paint their masks."""
+    """The oracle paints the masks of the first max(annotation_counts) candidates (the stand-in for
+    a person); the first n of them make the annotation folder of each count n."""
     images = cfg.out / "candidates" / "images"
-    chosen = sorted(images.glob("*.png"))[: cfg.n_annotate]
-    folder = cfg.out / "to_annotate"
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
-    for f in chosen:
-        shutil.copy2(f, folder / f.name)
-    masks = cfg.out / "candidates" / "annotations"
-    toyfaces.data.oracle_annotate_folder(folder, masks)
-    return {"annotations": str(masks), "ids": [int(f.stem) for f in chosen]}
+    chosen = sorted(images.glob("*.png"))[: max(cfg.annotation_counts)]
+    painted = cfg.out / "candidates" / "oracle"
+    toyfaces.data.oracle_annotate_folder(images, painted, only=[f.name for f in chosen])
+    for n in cfg.annotation_counts:
+        folder = annotations_dir(cfg, n)
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
+        shutil.copy2(painted / toyfaces.data.CLASS_FILE, folder)
+        for f in chosen[:n]:
+            shutil.copy2(painted / f.name, folder / f.name)
+    return {"ids": [int(f.stem) for f in chosen], "counts": list(cfg.annotation_counts)}
+
+
+def _interpreter_params(cfg: DemoConfig, n: int) -> Any:
+    from datasetgan.pipeline.params import TrainInterpreterParams
+
+    return TrainInterpreterParams.model_validate({
+        "generator": cfg.generator, "annotations": annotations_dir(cfg, n),
+        "samples": cfg.out / "candidates" / "samples", "out": interpreter_dir(cfg, n),
+        "members": cfg.interpreter_members, "max_steps": cfg.interpreter_steps,
+        "threads": cfg.threads.interpreter,
+    })  # fmt: skip
+
+
+def _generate_params(cfg: DemoConfig, n: int) -> Any:
+    from datasetgan.pipeline.params import GenerateParams
+
+    return GenerateParams.model_validate({
+        "generator": cfg.generator, "interpreter": interpreter_dir(cfg, n), "out": dataset_dir(cfg, n),
+        "n": cfg.n_generate, "render": _render(cfg, cfg.dataset_seed), "shard_size": cfg.shard_size,
+        "uncertainty_maps": n == cfg.n_annotate, "runner": _runner(cfg),
+    })  # fmt: skip
 
 
 def step_interpreter(cfg: DemoConfig) -> dict[str, Any]:
     from datasetgan.flows.training import train_interpreter
-    from datasetgan.pipeline.params import TrainInterpreterParams
 
-    params = TrainInterpreterParams.model_validate(
-        {
-            "generator": cfg.generator,
-            "annotations": cfg.out / "candidates" / "annotations",
-            "samples": cfg.out / "candidates" / "samples",
-            "out": cfg.out / "interpreter",
-            "members": cfg.interpreter_members,
-            "max_steps": cfg.interpreter_steps,
-            "threads": cfg.threads.interpreter,
-        }
-    )
-    result = train_interpreter(params)
+    result = train_interpreter(_interpreter_params(cfg, cfg.n_annotate))
     return {"interpreter": result["interpreter"], "val_miou": float(result["val_miou"]),
             "steps": int(result["steps"])}  # fmt: skip
 
 
 def step_generate(cfg: DemoConfig) -> dict[str, Any]:
     from datasetgan.flows.generation import generate_dataset
-    from datasetgan.pipeline.params import GenerateParams
 
-    params = GenerateParams.model_validate(
-        {
-            "generator": cfg.generator,
-            "interpreter": cfg.out / "interpreter",
-            "out": cfg.out / "dataset",
-            "n": cfg.n_generate,
-            "render": _render(cfg, cfg.dataset_seed),
-            "shard_size": cfg.shard_size,
-            "uncertainty_maps": True,
-        }
-    )
-    result = generate_dataset(params)
+    result = generate_dataset(_generate_params(cfg, cfg.n_annotate))
     return {"store": result["store"], "n": cfg.n_generate}
+
+
+def step_curve(cfg: DemoConfig) -> dict[str, Any]:
+    """The other annotation counts: interpreter and dataset each, without Prefect."""
+    from datasetgan.pipeline import runs
+
+    out: dict[str, Any] = {}
+    for n in cfg.annotation_counts:
+        if n == cfg.n_annotate:
+            continue
+        trained = runs.train_interpreter(_interpreter_params(cfg, n))
+        generated = runs.generate(_generate_params(cfg, n))
+        out[str(n)] = {"val_miou": float(trained["val_miou"]), "store": generated["store"]}
+    return out
 
 
 def step_embed(cfg: DemoConfig) -> dict[str, Any]:
@@ -127,74 +151,71 @@ def step_embed(cfg: DemoConfig) -> dict[str, Any]:
     if len(list((real / "images").glob("*.png"))) != cfg.n_embed:
         toyfaces.write_png_folder(real, seeds)
     trunk = lpips_trunk()
-    params = EmbedParams.model_validate(
-        {
-            "encoder": cfg.encoder,
-            "generator": cfg.generator,
-            "images": real / "images",
-            "out": cfg.out / "embeddings",
-            "interpreter": cfg.out / "interpreter",
-            "refine": "optimize" if cfg.refine_steps else "none",
-            "refine_steps": cfg.refine_steps,
-            "batch_size": cfg.batch_size,
-            "shard_size": _shard(min(cfg.n_embed, 64), cfg),
-            "lpips_trunk": trunk,
-            "threads": cfg.threads.embed,
-        }
-    )
+    params = EmbedParams.model_validate({
+        "encoder": cfg.encoder, "generator": cfg.generator, "images": real / "images",
+        "out": cfg.out / "embeddings", "interpreter": cfg.out / "interpreter",
+        "refine": "optimize" if cfg.refine_steps else "none", "refine_steps": cfg.refine_steps,
+        "batch_size": cfg.batch_size, "shard_size": _shard(min(cfg.n_embed, 64), cfg),
+        "lpips_trunk": trunk, "threads": cfg.threads.embed,
+    })  # fmt: skip
     result = embed_dataset(params)
     return {"store": result["store"], "lpips_trunk": trunk, "n": cfg.n_embed}
 
 
 # -- measurements (libraries) ----------------------------------------------------------------------
 def step_interpreter_quality(cfg: DemoConfig) -> dict[str, Any]:
-    """Interpreter labels vs the oracle on held-out generated samples (never annotated: another seed)."""
-    torch.set_num_threads(cfg.threads.segnet)
-    rows = read_fields(cfg.out / "dataset", ("image", "label", "score"), stop=cfg.n_eval_generated)
-    q = interpreter_vs_oracle(rows["image"], rows["label"], rows["score"], drop=cfg.drop_uncertain)
-    return q.to_dict()
+    """(d): agreement of the interpreter's labels with the oracle annotator's on held-out generated
+    samples (another seed than the annotated candidates), on one disjoint set per seed."""
+    torch.set_num_threads(cfg.workers)
+    per_seed = []
+    for k in range(len(cfg.seeds)):
+        start = k * cfg.n_eval_generated
+        rows = read_fields(cfg.out / "dataset", ("image", "label", "score"), start=start,
+                           stop=start + cfg.n_eval_generated)  # fmt: skip
+        q = interpreter_vs_oracle(
+            rows["image"], rows["label"], rows["score"], drop=cfg.drop_uncertain
+        )
+        per_seed.append(q.to_dict())
+    return {"per_seed": per_seed} | _spread([q["all"]["miou"] for q in per_seed])
 
 
-def annotated_pairs(cfg: DemoConfig) -> tuple[np.ndarray, np.ndarray]:
-    from PIL import Image
-
-    files = sorted((cfg.out / "to_annotate").glob("*.png"))
-    masks_dir = cfg.out / "candidates" / "annotations"
-    images = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
-    masks = np.stack([np.asarray(Image.open(masks_dir / f.name)) for f in files])
-    return images, masks
+def _spread(values: list[float]) -> dict[str, float]:
+    v = np.asarray(values, dtype=np.float64)
+    return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
 
 
-def _seg_progress(name: str) -> Callable[[SegProgress], None]:
-    def report(p: SegProgress) -> None:
-        progress.report(f"segnet steps: {name}", p.step, p.total)
-
-    return report
+def segnet_jobs(cfg: DemoConfig) -> list[SegJob]:
+    """(a), (b) for every annotation count and (c) for the main one, once per seed."""
+    cache = str(cfg.out / "real")
+    jobs = []
+    for n in cfg.annotation_counts:
+        store = str(dataset_dir(cfg, n))
+        for seed in cfg.seeds:
+            first = cfg.real_train_first_seed + 10_000 * seed
+            jobs.append(
+                SegJob("real", n, seed, cfg.segnet_steps, real_first_seed=first, cache=cache)
+            )
+            jobs.append(SegJob("generated", n, seed, cfg.segnet_steps, store=store, cache=cache))
+            if n == cfg.n_annotate:
+                jobs.append(SegJob("generated_drop", n, seed, cfg.segnet_steps, store=store,
+                                   drop=cfg.drop_uncertain, cache=cache))  # fmt: skip
+    return jobs
 
 
 def step_segnet(cfg: DemoConfig) -> dict[str, Any]:
-    """The paper's comparison: the same small U-Net trained on the generated store (all, and without
-    the most uncertain share) and on the 16 annotated images, tested on real images, exact masks."""
-    torch.set_num_threads(cfg.threads.segnet)
-    seeds = range(cfg.test_first_seed, cfg.test_first_seed + cfg.n_real_test)
-    test = real_dataset(seeds)
-    store = cfg.out / "dataset"
-    sets = {
-        "generated": generated_dataset(store),
-        f"generated, {cfg.drop_uncertain:.0%} most uncertain dropped": generated_dataset(
-            store, drop_uncertain=cfg.drop_uncertain
-        ),
-        f"{cfg.n_annotate} annotated": tensors_dataset(*annotated_pairs(cfg)),
-    }
-    config = SegTrainConfig(steps=cfg.segnet_steps)
-    results = {}
-    for key, (name, train) in zip(
-        ("generated", "generated_drop", "annotated"), sets.items(), strict=True
-    ):
-        results[key] = segnet_quality(
-            name, train, test, config=config, progress=_seg_progress(key)
-        ).to_dict()
-    return results
+    """(a), (b), (c) and the curve: every segnet run, ``workers`` processes at a time."""
+    from datasetgan.toyfaces.data import render_cached
+
+    cache = cfg.out / "real"
+    render_cached(cfg.test_first_seed, cfg.n_real_test, cache)  # once, before the workers
+    for seed in cfg.seeds:
+        render_cached(cfg.real_train_first_seed + 10_000 * seed, max(cfg.annotation_counts), cache)
+    jobs = segnet_jobs(cfg)
+    results = run_jobs(
+        jobs, test_first_seed=cfg.test_first_seed, n_test=cfg.n_real_test, workers=cfg.workers,
+        done=lambda k, total: progress.report("segnet runs", k, total),
+    )  # fmt: skip
+    return {"runs": results, "rows": summarize(results)}
 
 
 def step_embedding_quality(cfg: DemoConfig) -> dict[str, Any]:
@@ -206,8 +227,21 @@ STEPS: tuple[tuple[str, str, Step], ...] = (
     ("annotate", "2. oracle-annotate", step_annotate),
     ("interpreter", "3. train the interpreter", step_interpreter),
     ("generate", "4. generate the dataset", step_generate),
-    ("embed", "5. embed real images", step_embed),
-    ("interpreter_quality", "6a. interpreter vs oracle", step_interpreter_quality),
-    ("segnet", "6b. segnet: generated vs annotated", step_segnet),
-    ("embedding_quality", "6c. real-image labels", step_embedding_quality),
+    ("curve", "5. the other annotation counts (no Prefect)", step_curve),
+    ("embed", "6. embed real images", step_embed),
+    ("interpreter_quality", "7a. interpreter vs annotator", step_interpreter_quality),
+    ("segnet", "7b. segnets: real vs generated", step_segnet),
+    ("embedding_quality", "7c. real-image labels", step_embedding_quality),
 )
+
+
+def annotated_pairs(cfg: DemoConfig) -> tuple[np.ndarray, np.ndarray]:
+    """The main run's annotated candidates: images [n, H, W, 3] and their masks [n, H, W]."""
+    from PIL import Image
+
+    masks_dir = annotations_dir(cfg, cfg.n_annotate)
+    files = sorted(masks_dir.glob("*.png"))
+    images_dir = cfg.out / "candidates" / "images"
+    images = np.stack([np.asarray(Image.open(images_dir / f.name).convert("RGB")) for f in files])
+    masks = np.stack([np.asarray(Image.open(f)) for f in files])
+    return images, masks

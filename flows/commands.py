@@ -21,7 +21,7 @@ Classes = Annotated[
 ]
 
 
-def _classes(text: str | None) -> list[str] | None:
+def parse_classes(text: str | None) -> list[str] | None:
     if text is None:
         return None
     if Path(text).is_file():
@@ -55,7 +55,7 @@ def sample(
     render = {"seed": seed, "truncation": truncation, "batch_size": batch_size, "threads": threads}
     params = build(
         SampleParams, generator=generator, out=out, n=n, render=render, shard_size=shard_size,
-        class_names=_classes(classes), runner=runner,
+        class_names=parse_classes(classes), runner=runner,
     )  # fmt: skip
     from datasetgan.flows.generation import sample_for_annotation
 
@@ -115,7 +115,7 @@ def generate(
     params = build(
         GenerateParams, generator=generator, interpreter=interpreter, out=out, n=n, render=render,
         shard_size=shard_size, drop_uncertain=drop_uncertain, uncertainty_maps=uncertainty_maps,
-        class_names=_classes(classes), compression=compression,
+        class_names=parse_classes(classes), compression=compression,
         runner=runner,
     )  # fmt: skip
     from datasetgan.flows.generation import generate_dataset

@@ -47,10 +47,10 @@ def read_manifest(path: str | Path) -> pd.DataFrame:
 
 
 def read_fields(
-    path: str | Path, fields: Sequence[str], *, stop: int | None = None
+    path: str | Path, fields: Sequence[str], *, start: int = 0, stop: int | None = None
 ) -> dict[str, np.ndarray]:
-    """Rows ``[0, stop)`` (every row when None) of ``fields`` of a store (its data.h5, or the store
-    directory), as arrays in entry-row order; text fields as ``str`` object arrays.
+    """Rows ``[start, stop)`` (to the end when stop is None) of ``fields`` of a store (its data.h5,
+    or the store directory), as arrays in entry-row order; text fields as ``str`` object arrays.
 
     Refuses a field the store does not have, naming the ones it has.
     """
@@ -66,5 +66,5 @@ def read_fields(
     with h5py.File(p, "r") as f:
         for name in fields:
             data = f[name].asstr() if known[name].dtype == TEXT else f[name]
-            out[name] = np.asarray(data[:stop])
+            out[name] = np.asarray(data[start:stop])
     return out

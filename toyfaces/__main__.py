@@ -1,4 +1,5 @@
-"""`python -m toyfaces {grid,oracle,segnet,speed,write}`: the measurements behind docs/toyfaces.md."""
+"""`python -m datasetgan.toyfaces {grid,oracle,train-oracle,headroom,speed,write}`: the
+measurements behind docs/toyfaces.md, and the training of the shipped oracle."""
 
 from __future__ import annotations
 
@@ -14,13 +15,13 @@ from datasetgan.toyfaces.report import (
     oracle_benchmark,
     render_speed,
     save_grid,
-    segnet_benchmark,
 )
-from datasetgan.toyfaces.segnet import SegProgress, SegTrainConfig
+from datasetgan.toyfaces.segnet import SegProgress
+from datasetgan.toyfaces.training import headroom, train_oracle
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m toyfaces", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m datasetgan.toyfaces", description=__doc__)
     sub = p.add_subparsers(dest="command", required=True)
     g = sub.add_parser("grid", help="PNG grid of faces above their masks")
     g.add_argument("--out", default="docs/img/toyfaces_grid.png")
@@ -29,11 +30,13 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--columns", type=int, default=8)
     o = sub.add_parser("oracle", help="oracle mIoU vs exact masks, clean and degraded")
     o.add_argument("--n", type=int, default=500)
-    s = sub.add_parser("segnet", help="segnet trained on real renders, mIoU on other real renders")
-    s.add_argument("--train", type=int, nargs="+", default=[500, 16])
-    s.add_argument("--test", type=int, default=200)
-    s.add_argument("--steps", type=int, default=SegTrainConfig().steps)
-    s.add_argument("--threads", type=int, default=1)
+    t = sub.add_parser("train-oracle", help="train the oracle's net (resumes) into toyfaces/oracle")
+    t.add_argument("--n", type=int, default=20_000, help="real renders to train on")
+    t.add_argument("--threads", type=int, default=0)
+    h = sub.add_parser("headroom", help="one segnet trained on n real renders for each n, scored")
+    h.add_argument("--train", type=int, nargs="+", default=[16, 2000])
+    h.add_argument("--test", type=int, default=300)
+    h.add_argument("--threads", type=int, default=0)
     sub.add_parser("speed", help="rendered images per second")
     w = sub.add_parser("write", help="render seeds into images/, labels/, classes.json")
     w.add_argument("out")
@@ -55,12 +58,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows = oracle_benchmark(args.n)
         print(iou_table([(r.name, r.iou) for r in rows]))
         print("ms/image: " + ", ".join(f"{r.name}: {r.ms_per_image:.0f}" for r in rows))
-    elif args.command == "segnet":
-        torch.set_num_threads(args.threads)
-        cfg = SegTrainConfig(steps=args.steps)
-        seg = segnet_benchmark(args.train, n_test=args.test, config=cfg, progress=_progress)
-        print(iou_table([(r.name, r.iou) for r in seg]))
-        print("train seconds: " + ", ".join(f"{r.name}: {r.seconds:.0f}" for r in seg))
+    elif args.command == "train-oracle":
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        print(train_oracle(n_images=args.n, progress=_progress))
+    elif args.command == "headroom":
+        if args.threads:
+            torch.set_num_threads(args.threads)
+        measured = headroom(args.train, n_test=args.test, progress=_progress)
+        print(iou_table([(f"{r.n_train} real", r.iou) for r in measured]))
+        print("train seconds: " + ", ".join(f"{r.n_train}: {r.seconds:.0f}" for r in measured))
     elif args.command == "speed":
         print(f"{render_speed():.0f} images/s")
     elif args.command == "write":

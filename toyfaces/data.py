@@ -21,8 +21,8 @@ import torch
 from PIL import Image
 from torch.utils.data import Dataset
 
-from datasetgan.toyfaces.domain import CLASS_NAMES, PALETTE
-from datasetgan.toyfaces.oracle import oracle_annotate
+from datasetgan.toyfaces.domain import CLASS_NAMES, PALETTE, VERSION
+from datasetgan.toyfaces.oracle import oracle_annotate_batch
 from datasetgan.toyfaces.renderer import render, render_batch
 
 ImageRange = Literal["signed", "unit"]
@@ -76,19 +76,22 @@ def read_png_folder(root: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return images, masks, seeds
 
 
-def oracle_annotate_folder(images: str | Path, labels: str | Path) -> list[Path]:
-    """Label every PNG in `images` with the oracle; write palette PNGs of the same names and
-    classes.json into `labels` (an annotation folder the interpreter reads). Returns the label paths."""
+def oracle_annotate_folder(
+    images: str | Path, labels: str | Path, *, only: Sequence[str] | None = None
+) -> list[Path]:
+    """Label every PNG in ``images`` (or the ``only`` file names) with the oracle; write palette
+    PNGs of the same names and classes.json into ``labels`` (an annotation folder the interpreter
+    reads). Returns the label paths."""
     src, dst = Path(images), Path(labels)
-    files = sorted(src.glob("*.png"))
-    if not files:
-        raise FileNotFoundError(f"{src}: no PNG; expected a folder of RGB images")
+    files = sorted(src.glob("*.png")) if only is None else [src / name for name in only]
+    if not files or not all(f.is_file() for f in files):
+        raise FileNotFoundError(f"{src}: no PNG (or one of {only} missing); expected RGB images")
     dst.mkdir(parents=True, exist_ok=True)
     (dst / CLASS_FILE).write_text(json.dumps(list(CLASS_NAMES)))
+    pictures = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])
     out = []
-    for f in files:
-        image = np.asarray(Image.open(f).convert("RGB"))
-        label_image(oracle_annotate(image)).save(dst / f.name)
+    for f, mask in zip(files, oracle_annotate_batch(pictures), strict=True):
+        label_image(mask).save(dst / f.name)
         out.append(dst / f.name)
     return out
 
@@ -103,6 +106,21 @@ def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(images, masks, seeds) of a file written by `save_npz`."""
     with np.load(path) as f:
         return f["images"], f["masks"], f["seeds"]
+
+
+def render_cached(first_seed: int, n: int, cache_dir: Path | None) -> tuple[np.ndarray, np.ndarray]:
+    """Renders of seeds ``first_seed .. first_seed + n - 1`` (images, masks), kept in
+    ``cache_dir/toyfaces-v<version>-<first>-<n>.npz`` so that large sets are rendered once."""
+    if cache_dir is None:
+        return render_batch(range(first_seed, first_seed + n))
+    path = Path(cache_dir) / f"toyfaces-v{VERSION}-{first_seed}-{n}.npz"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.stem + ".tmp.npz")
+        save_npz(tmp, range(first_seed, first_seed + n))
+        tmp.replace(path)
+    images, masks, _ = load_npz(path)
+    return images, masks
 
 
 def to_tensor(images: np.ndarray, *, image_range: ImageRange = "signed") -> torch.Tensor:

@@ -1,27 +1,32 @@
-"""The classes of the toy-face domain, their colour families and the label palette.
+"""The classes of the toy-face domain (version 2), the label palette and the colour draws.
 
-Each class draws its colour from its own family, a box in HSV (hue in degrees, saturation and value
-in [0, 1]). The families are chosen far apart in CIELAB so that a pixel's colour alone says which class
-it belongs to (this is what makes the oracle annotator possible).
+Colour does not decide the class. Face, neck, ears and nose share one skin tone (from very dark to
+very pale); the nose shows only through its shading and nostrils; brows take the hair's colour;
+lips are skin blended towards a lip tint; hats, clothes, the background and its clutter take any
+colour, skin and hair tones included. What tells the classes apart is shape, position and context.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+VERSION = 2
 CLASS_NAMES: tuple[str, ...] = (
     "background",
     "skin",
+    "neck",
+    "ear",
     "hair",
+    "brow",
     "eye",
     "nose",
-    "mouth",
+    "lips",
+    "glasses",
     "hat",
     "clothes",
 )
 K = len(CLASS_NAMES)
+BG, SKIN, NECK, EAR, HAIR, BROW, EYE, NOSE, LIPS, GLASSES, HAT, CLOTHES = range(K)
 RESOLUTION = 64
 SUPERSAMPLE = 4
 
@@ -30,35 +35,18 @@ PALETTE: np.ndarray = np.array(
     [
         [0, 0, 0],  # background
         [230, 180, 140],  # skin
+        [150, 100, 60],  # neck
+        [255, 120, 60],  # ear
         [110, 60, 20],  # hair
+        [250, 250, 120],  # brow
         [40, 90, 240],  # eye
         [240, 80, 200],  # nose
-        [220, 20, 40],  # mouth
+        [220, 20, 40],  # lips
+        [0, 230, 230],  # glasses
         [250, 220, 0],  # hat
         [30, 170, 60],  # clothes
     ],
     dtype=np.uint8,
-)
-
-
-@dataclass(frozen=True)
-class ColourFamily:
-    """A box in HSV: hue range in degrees (may pass 360), saturation and value ranges in [0, 1]."""
-
-    hue: tuple[float, float]
-    sat: tuple[float, float]
-    val: tuple[float, float]
-
-
-FAMILIES: tuple[ColourFamily, ...] = (
-    ColourFamily(hue=(175.0, 235.0), sat=(0.10, 0.30), val=(0.74, 0.92)),  # background: pastel sky
-    ColourFamily(hue=(18.0, 32.0), sat=(0.24, 0.42), val=(0.84, 0.96)),  # skin: peach
-    ColourFamily(hue=(12.0, 34.0), sat=(0.50, 0.85), val=(0.16, 0.38)),  # hair: dark brown/black
-    ColourFamily(hue=(205.0, 240.0), sat=(0.70, 0.95), val=(0.45, 0.70)),  # eye: deep blue
-    ColourFamily(hue=(330.0, 350.0), sat=(0.38, 0.58), val=(0.82, 0.95)),  # nose: pink
-    ColourFamily(hue=(352.0, 366.0), sat=(0.72, 0.92), val=(0.55, 0.75)),  # mouth: red
-    ColourFamily(hue=(44.0, 56.0), sat=(0.72, 0.92), val=(0.86, 0.98)),  # hat: gold
-    ColourFamily(hue=(100.0, 150.0), sat=(0.50, 0.80), val=(0.42, 0.70)),  # clothes: green
 )
 
 
@@ -86,9 +74,59 @@ def hsv_to_rgb(hsv: np.ndarray) -> np.ndarray:
     return rgb + m[..., None]
 
 
-def sample_colours(rng: np.random.Generator) -> np.ndarray:
-    """One colour per class, each from its family: [K, 3] RGB in [0, 1] (float32)."""
-    lo = np.array([[f.hue[0], f.sat[0], f.val[0]] for f in FAMILIES])
-    hi = np.array([[f.hue[1], f.sat[1], f.val[1]] for f in FAMILIES])
-    hsv = lo + (hi - lo) * rng.random((K, 3))
-    return hsv_to_rgb(hsv).astype(np.float32)
+def _hsv(h: float, s: float, v: float) -> np.ndarray:
+    return hsv_to_rgb(np.array([h, s, v], dtype=np.float64)).astype(np.float32)
+
+
+def skin_tone(rng: np.random.Generator) -> np.ndarray:
+    """RGB [3] in [0, 1]: one draw from a ramp of skin tones, very dark to very pale."""
+    t = rng.random()
+    return _hsv(
+        rng.uniform(14.0, 34.0),
+        float(np.clip(0.58 - 0.3 * t + rng.normal(0.0, 0.05), 0.12, 0.75)),
+        0.3 + 0.65 * t,
+    )
+
+
+# Natural hair colours as HSV boxes (hue deg, sat, val) with their weights; dyed hair is any hue.
+_HAIR = (
+    ((0.0, 40.0), (0.0, 0.4), (0.06, 0.2), 0.3),  # black
+    ((18.0, 34.0), (0.45, 0.8), (0.18, 0.45), 0.3),  # brown
+    ((36.0, 50.0), (0.35, 0.7), (0.6, 0.92), 0.15),  # blonde
+    ((8.0, 22.0), (0.6, 0.9), (0.4, 0.7), 0.08),  # red
+    ((0.0, 360.0), (0.0, 0.08), (0.5, 0.9), 0.07),  # grey / white
+)
+
+
+def hair_colour(rng: np.random.Generator) -> np.ndarray:
+    """RGB [3]: a natural hair colour, or (10%) a dyed one of any hue."""
+    if rng.random() < 0.1:
+        return _hsv(rng.uniform(0.0, 360.0), rng.uniform(0.5, 0.9), rng.uniform(0.35, 0.9))
+    weights = np.array([b[3] for b in _HAIR])
+    hue, sat, val, _ = _HAIR[int(rng.choice(len(_HAIR), p=weights / weights.sum()))]
+    return _hsv(rng.uniform(*hue), rng.uniform(*sat), rng.uniform(*val))
+
+
+def any_colour(rng: np.random.Generator) -> np.ndarray:
+    """RGB [3]: any hue; a third of the draws are skin or hair tones (clutter that looks like us)."""
+    r = rng.random()
+    if r < 0.17:
+        return skin_tone(rng)
+    if r < 0.33:
+        return hair_colour(rng)
+    return _hsv(rng.uniform(0.0, 360.0), rng.uniform(0.0, 0.9), rng.uniform(0.12, 0.95))
+
+
+def iris_colour(rng: np.random.Generator) -> np.ndarray:
+    """RGB [3]: brown, blue, green or grey."""
+    boxes = (((18, 35), (0.5, 0.9), (0.15, 0.45)), ((195, 225), (0.35, 0.8), (0.35, 0.7)),
+             ((80, 140), (0.3, 0.7), (0.3, 0.6)), ((0, 360), (0.0, 0.1), (0.35, 0.65)))  # fmt: skip
+    hue, sat, val = boxes[int(rng.choice(4, p=[0.5, 0.25, 0.15, 0.1]))]
+    return _hsv(rng.uniform(*hue), rng.uniform(*sat), rng.uniform(*val))
+
+
+def lip_colour(rng: np.random.Generator, skin: np.ndarray) -> np.ndarray:
+    """RGB [3]: the skin tone blended towards a lip tint (pink, red or brown), a little darker."""
+    tint = _hsv(rng.uniform(-20.0, 20.0), rng.uniform(0.35, 0.75), rng.uniform(0.35, 0.85))
+    a = rng.uniform(0.25, 0.65)
+    return ((1.0 - a) * skin + a * tint) * rng.uniform(0.8, 0.95)

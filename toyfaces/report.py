@@ -6,7 +6,7 @@ These back the figures in docs/toyfaces.md; `python -m toyfaces --help` runs the
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,18 +14,11 @@ import numpy as np
 from PIL import Image
 
 from datasetgan.interpreter.validation import IoU, mean_iou
-from datasetgan.toyfaces.data import ToyFaces, colour_mask
+from datasetgan.toyfaces.data import colour_mask
 from datasetgan.toyfaces.domain import CLASS_NAMES, K
 from datasetgan.toyfaces.oracle import oracle_annotate_batch
 from datasetgan.toyfaces.perturb import degrade
 from datasetgan.toyfaces.renderer import render_batch
-from datasetgan.toyfaces.segnet import (
-    SegNetConfig,
-    SegProgress,
-    SegTrainConfig,
-    evaluate_segnet,
-    train_segnet,
-)
 
 # (name, blur sigma px, noise std /255, colour cast fraction)
 PERTURBATIONS: tuple[tuple[str, float, float, float], ...] = (
@@ -36,8 +29,6 @@ PERTURBATIONS: tuple[tuple[str, float, float, float], ...] = (
     ("blur 1.0 + noise 5 + cast 5%", 1.0, 5.0, 0.05),
 )
 ORACLE_SEEDS = 0  # first seed of the oracle evaluation set
-SEGNET_TRAIN_SEEDS = 100_000
-SEGNET_TEST_SEEDS = 200_000
 
 
 def sample_grid(seeds: Sequence[int], *, columns: int = 8, scale: int = 2) -> np.ndarray:
@@ -78,39 +69,6 @@ def oracle_benchmark(n: int = 500, *, seed: int = 0) -> list[OracleRow]:
         pred = oracle_annotate_batch(bad)
         ms = (time.perf_counter() - start) / n * 1000
         rows.append(OracleRow(name, mean_iou(pred, masks, K), ms))
-    return rows
-
-
-@dataclass(frozen=True)
-class SegnetRow:
-    name: str
-    n_train: int
-    iou: IoU
-    seconds: float
-
-
-def segnet_benchmark(
-    train_sizes: Sequence[int] = (500, 16),
-    *,
-    n_test: int = 200,
-    config: SegTrainConfig = SegTrainConfig(),
-    model_config: SegNetConfig = SegNetConfig(),
-    progress: Callable[[SegProgress], None] | None = None,
-) -> list[SegnetRow]:
-    """The segnet trained on `n` real renders with exact masks (the upper bound for a synthetic
-    dataset of that size), evaluated on `n_test` other real renders."""
-    test = ToyFaces.from_seeds(
-        range(SEGNET_TEST_SEEDS, SEGNET_TEST_SEEDS + n_test), image_range="unit"
-    )
-    rows = []
-    for n in train_sizes:
-        train = ToyFaces.from_seeds(
-            range(SEGNET_TRAIN_SEEDS, SEGNET_TRAIN_SEEDS + n), image_range="unit"
-        )
-        start = time.perf_counter()
-        model = train_segnet(train, config=config, model_config=model_config, progress=progress)
-        seconds = time.perf_counter() - start
-        rows.append(SegnetRow(f"real x{n}", n, evaluate_segnet(model, test), seconds))
     return rows
 
 

@@ -13,9 +13,11 @@ Shapes: N batch, C channels, H/W image size (divisible by 2 ** (len(widths) - 1)
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -23,9 +25,18 @@ from torch import Tensor, nn
 from torch.utils.data import Dataset
 
 from datasetgan.interpreter.validation import IoU, confusion_matrix, iou_from_confusion
+from datasetgan.models.errors import ModelError
+from datasetgan.models.folder_format import ModelFolder
+from datasetgan.models.torch_files import torch_load_safe
+from datasetgan.toyfaces.dilated import DilatedNet, DilatedNetConfig
 from datasetgan.toyfaces.domain import K
 
 IGNORE = -1
+SEGNET_FORMAT = "datasetgan-pipeline/toyfaces-segnet"
+
+
+class SegNetFormatError(ModelError):
+    """A saved segmentation net that is missing, of another format, or does not fit its config."""
 
 
 @dataclass(frozen=True)
@@ -48,7 +59,9 @@ class SegTrainConfig:
     """Training: `steps` Adam steps on batches of `batch_size`, cosine-decayed learning rate.
 
     Augmentation per sample: horizontal flip (`flip`), a random shift of up to `shift` pixels (edges
-    replicated), and a per-channel gain of 1 +- `colour_jitter`.
+    replicated), a per-channel gain of 1 +- `colour_jitter`, and, for half the samples, a Gaussian
+    blur of sigma up to `blur` pixels and Gaussian noise of std up to `noise` (generator-like
+    degradations; both 0 = off).
     """
 
     steps: int = 400
@@ -58,6 +71,8 @@ class SegTrainConfig:
     flip: bool = True
     shift: int = 3
     colour_jitter: float = 0.05
+    blur: float = 0.0
+    noise: float = 0.0
     class_weighting: str = "inv_sqrt"
     seed: int = 0
     log_every: int = 50
@@ -118,7 +133,8 @@ class SegNet(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 m.reset_parameters()
 
-    def forward(self, image: Tensor) -> Tensor:
+    def encode(self, image: Tensor) -> list[Tensor]:
+        """The encoder's activations, one [N, widths[i], H / 2**i, W / 2**i] per level."""
         levels = len(self.config.widths)
         if image.ndim != 4 or image.shape[1] != self.config.in_channels:
             raise ValueError(
@@ -133,10 +149,49 @@ class SegNet(nn.Module):
         for i, block in enumerate(self.down):
             x = block(x if i == 0 else F.max_pool2d(x, 2))
             skips.append(x)
-        for i in range(levels - 2, -1, -1):
+        return skips
+
+    def features(self, image: Tensor) -> Tensor:
+        """[N, sum(widths)]: every encoder level, averaged over space (a fixed embedding of the
+        image, e.g. for KID)."""
+        return torch.cat([level.mean((2, 3)) for level in self.encode(image)], 1)
+
+    def forward(self, image: Tensor) -> Tensor:
+        skips = self.encode(image)
+        x = skips[-1]
+        for i in range(len(self.config.widths) - 2, -1, -1):
             x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
             x = self.up[i](torch.cat([x, skips[i]], 1))
         return self.head(x)
+
+
+Net = SegNet | DilatedNet  # what train_segnet makes
+
+
+def save_segnet(model: SegNet, folder: str | Path) -> Path:
+    """``folder``/config.json + model.safetensors (the project's model-folder format; U-Nets)."""
+    c = model.config
+    config = {"n_classes": c.n_classes, "in_channels": c.in_channels, "widths": list(c.widths)}
+    return _folder(folder).write(config, model.state_dict())
+
+
+def load_segnet(folder: str | Path) -> SegNet:
+    """A net saved by :func:`save_segnet`, in eval mode; SegNetFormatError if it is not one."""
+    files = _folder(folder)
+    meta = files.read_config()
+    try:
+        config = SegNetConfig(meta["n_classes"], meta["in_channels"], tuple(meta["widths"]))
+        model = SegNet(config)
+        model.load_state_dict(files.read_weights())
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise SegNetFormatError(
+            f"{files.path}: not a segmentation net this package reads ({exc})"
+        ) from exc
+    return model.eval()
+
+
+def _folder(folder: str | Path) -> ModelFolder:
+    return ModelFolder(Path(folder), SEGNET_FORMAT, 1, SegNetFormatError)
 
 
 def n_parameters(model: nn.Module) -> int:
@@ -188,52 +243,117 @@ def augment(
     if config.colour_jitter > 0:
         gain = 1.0 + (torch.rand(n, 3, 1, 1, generator=rng) * 2 - 1) * config.colour_jitter
         images = (images * gain).clamp(0.0, 1.0)
+    if config.blur > 0 or config.noise > 0:
+        images = degrade(images, blur=config.blur, noise=config.noise, rng=rng)
     return images, labels
+
+
+def degrade(images: Tensor, *, blur: float, noise: float, rng: torch.Generator) -> Tensor:
+    """Half the images of [N, 3, H, W] in [0, 1], drawn from ``rng``: blurred with a sigma in
+    [0, blur] pixels and given Gaussian noise of a std in [0, noise]."""
+    n = images.shape[0]
+    chosen = (torch.rand(n, generator=rng) < 0.5).float()
+    sigma = torch.rand(n, generator=rng) * blur * chosen + 1e-3
+    std = torch.rand(n, generator=rng) * noise * chosen
+    taps = torch.arange(-3, 4, dtype=images.dtype)
+    kernel = torch.exp(-(taps[None] ** 2) / (2 * sigma[:, None] ** 2))  # [N, 7]
+    kernel = (kernel / kernel.sum(1, keepdim=True)).repeat_interleave(3, 0)  # [N*3, 7]
+    x = images.reshape(1, n * 3, *images.shape[2:])
+    x = F.conv2d(F.pad(x, (3, 3, 0, 0), mode="replicate"), kernel[:, None, None, :], groups=n * 3)
+    x = F.conv2d(F.pad(x, (0, 0, 3, 3), mode="replicate"), kernel[:, None, :, None], groups=n * 3)
+    x = (
+        x.reshape(images.shape)
+        + torch.randn(images.shape, generator=rng) * std[:, None, None, None]
+    )
+    return x.clamp(0.0, 1.0)
 
 
 def train_segnet(
     dataset: Dataset[tuple[Tensor, Tensor]],
     *,
     config: SegTrainConfig = SegTrainConfig(),
-    model_config: SegNetConfig = SegNetConfig(),
+    model_config: SegNetConfig | DilatedNetConfig = SegNetConfig(),
     progress: Callable[[SegProgress], None] | None = None,
-) -> SegNet:
-    """Train a fresh `SegNet` on `dataset` (held in memory) for `config.steps` steps; returns it in eval mode."""
+    checkpoint: Path | None = None,
+    checkpoint_every: int = 500,
+) -> Net:
+    """Train a fresh net (a U-Net, or the dilated net for a `DilatedNetConfig`) on `dataset` (held
+    in memory) for `config.steps` steps; returns it in
+    eval mode. With ``checkpoint`` (a file), the run saves its whole state there every
+    ``checkpoint_every`` steps and a rerun continues from it, ending where an unbroken run would."""
     images, labels = load_all(dataset)
-    model = SegNet(model_config, seed=config.seed)
-    rng = torch.Generator().manual_seed(config.seed + 1)
-    opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(
-        opt, max_lr=config.lr, total_steps=config.steps, pct_start=0.1
+    run = _SegRun(
+        model_config, config, class_weights(labels, model_config.n_classes, config.class_weighting)
     )
-    weight = class_weights(labels, model_config.n_classes, config.class_weighting)
-    model.train()
-    start, n, order, pos = (
-        time.perf_counter(),
-        images.shape[0],
-        torch.empty(0, dtype=torch.int64),
-        0,
-    )
-    for step in range(1, config.steps + 1):
-        if pos + min(config.batch_size, n) > len(order):
-            order, pos = torch.randperm(n, generator=rng), 0
-        idx = order[pos : pos + config.batch_size]
-        pos += len(idx)
-        x, y = augment(images[idx], labels[idx], config, rng)
-        loss = F.cross_entropy(model(x), y, weight=weight, ignore_index=IGNORE)
-        opt.zero_grad(set_to_none=True)
+    if checkpoint is not None and checkpoint.is_file():
+        run.load(checkpoint)
+    n, start = images.shape[0], time.perf_counter()
+    run.model.train()
+    while run.step < config.steps:
+        if run.pos + min(config.batch_size, n) > len(run.order):
+            run.order, run.pos = torch.randperm(n, generator=run.rng), 0
+        idx = run.order[run.pos : run.pos + config.batch_size]
+        run.pos += len(idx)
+        x, y = augment(images[idx], labels[idx], config, run.rng)
+        loss = run.update(x, y)
+        if checkpoint is not None and (
+            run.step % checkpoint_every == 0 or run.step == config.steps
+        ):
+            run.save(checkpoint)
+        if progress is not None and (run.step % config.log_every == 0 or run.step == config.steps):
+            progress(SegProgress(run.step, config.steps, loss, time.perf_counter() - start))
+    return run.model.eval()
+
+
+class _SegRun:
+    """One training run's state: model, optimiser, schedule, RNG, step and batch order."""
+
+    def __init__(
+        self, model_config: SegNetConfig | DilatedNetConfig, config: SegTrainConfig, weight: Tensor
+    ) -> None:
+        self.model: Net = (
+            DilatedNet(model_config, seed=config.seed)
+            if isinstance(model_config, DilatedNetConfig)
+            else SegNet(model_config, seed=config.seed)
+        )
+        self.rng = torch.Generator().manual_seed(config.seed + 1)
+        self.opt = torch.optim.AdamW(
+            self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+        )
+        self.sched = torch.optim.lr_scheduler.OneCycleLR(
+            self.opt, max_lr=config.lr, total_steps=config.steps, pct_start=0.1
+        )
+        self.weight, self.step, self.pos = weight, 0, 0
+        self.order = torch.empty(0, dtype=torch.int64)
+
+    def update(self, x: Tensor, y: Tensor) -> float:
+        loss = F.cross_entropy(self.model(x), y, weight=self.weight, ignore_index=IGNORE)
+        self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        opt.step()
-        sched.step()
-        if progress is not None and (step % config.log_every == 0 or step == config.steps):
-            progress(
-                SegProgress(step, config.steps, float(loss.detach()), time.perf_counter() - start)
-            )
-    return model.eval()
+        self.opt.step()
+        self.sched.step()
+        self.step += 1
+        return float(loss.detach())
+
+    def save(self, path: Path) -> None:
+        state = {"model": self.model.state_dict(), "opt": self.opt.state_dict(),
+                 "sched": self.sched.state_dict(), "rng": self.rng.get_state(),
+                 "step": self.step, "pos": self.pos, "order": self.order}  # fmt: skip
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(state, path.with_suffix(".tmp"))
+        os.replace(path.with_suffix(".tmp"), path)
+
+    def load(self, path: Path) -> None:
+        state = torch_load_safe(path, error=SegNetFormatError)
+        self.model.load_state_dict(state["model"])
+        self.opt.load_state_dict(state["opt"])
+        self.sched.load_state_dict(state["sched"])
+        self.rng.set_state(state["rng"])
+        self.step, self.pos, self.order = int(state["step"]), int(state["pos"]), state["order"]
 
 
 @torch.no_grad()
-def predict(model: SegNet, images: Tensor, *, batch_size: int = 64) -> Tensor:
+def predict(model: Net, images: Tensor, *, batch_size: int = 64) -> Tensor:
     """images float32 [N, 3, H, W] in [0, 1] -> labels int64 [N, H, W] (argmax)."""
     model.eval()
     out = [
@@ -243,7 +363,7 @@ def predict(model: SegNet, images: Tensor, *, batch_size: int = 64) -> Tensor:
 
 
 def evaluate_segnet(
-    model: SegNet, dataset: Dataset[tuple[Tensor, Tensor]], *, batch_size: int = 64
+    model: Net, dataset: Dataset[tuple[Tensor, Tensor]], *, batch_size: int = 64
 ) -> IoU:
     """Per-class IoU and mIoU of `model` on every item of `dataset` (label -1 ignored)."""
     images, labels = load_all(dataset)

@@ -8,6 +8,7 @@ Data: uint8 images [N, 3, H, W] held in memory (small domains). Every random dra
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 import os
 import time
@@ -28,7 +29,10 @@ from datasetgan.models.stylegan2.generator import Generator
 from datasetgan.models.stylegan2.sampling import mix_styles, w_plus_from_seeds
 
 Progress = Callable[[int, int, dict[str, float]], None]
+# Scores a G_ema at each checkpoint (e.g. {"kid": ...}); the scores go to metrics.jsonl.
+Evaluate = Callable[[Generator], dict[str, float]]
 CHECKPOINT_FILE = "checkpoint.pt"
+METRICS_FILE = "metrics.jsonl"
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,7 @@ class GanTrainer:
         self.opt_d = self._adam(self.d, config.r1_every)
         self.rng = torch.Generator().manual_seed(config.seed)
         self.step = 0
+        self.train_seconds = 0.0  # summed over every session of this run
         self.mean_path_length = torch.zeros(())
 
     def _adam(self, module: torch.nn.Module, reg_every: int) -> torch.optim.Adam:
@@ -108,6 +113,7 @@ class GanTrainer:
             "opt_g": self.opt_g.state_dict(),
             "opt_d": self.opt_d.state_dict(),
             "step": self.step,
+            "train_seconds": self.train_seconds,
             "mean_path_length": self.mean_path_length,
             "rng": self.rng.get_state(),
             "gen_config": self.gen_config.to_dict(),
@@ -131,6 +137,7 @@ class GanTrainer:
         for name in ("g", "d", "g_ema", "opt_g", "opt_d"):
             getattr(self, name).load_state_dict(state[name])
         self.step, self.mean_path_length = int(state["step"]), state["mean_path_length"]
+        self.train_seconds = float(state.get("train_seconds", 0.0))
         self.rng.set_state(state["rng"])
         return True
 
@@ -228,23 +235,41 @@ class GanTrainer:
         )
 
     # -- the loop ------------------------------------------------------------------------------------
-    def run(self, progress: Progress | None = None) -> Path:
-        """Train until ``config.iterations`` (resuming if a checkpoint exists); returns the G_ema folder."""
+    def snapshot_path(self, step: int) -> Path:
+        """Where the G_ema of checkpoint ``step`` is kept (every checkpoint keeps one)."""
+        return self.out_dir / "snapshots" / f"step-{step:06d}"
+
+    def evaluate_checkpoint(self, evaluate: Evaluate) -> dict[str, float]:
+        """Score G_ema and append the scores (with step and training hours) to metrics.jsonl."""
+        scores = {"step": float(self.step), "train_hours": self.train_seconds / 3600,
+                  **evaluate(self.g_ema)}  # fmt: skip
+        with open(self.out_dir / METRICS_FILE, "a", encoding="utf-8") as f:
+            f.write(json.dumps(scores) + "\n")
+        return scores
+
+    def run(self, progress: Progress | None = None, evaluate: Evaluate | None = None) -> Path:
+        """Train until ``config.iterations`` (resuming if a checkpoint exists); returns the G_ema
+        folder. With ``evaluate``, every checkpoint's G_ema is scored (see evaluate_checkpoint)."""
         self.try_resume()
         self.g.train()
         self.d.train()
         t0, start = time.perf_counter(), self.step
         while self.step < self.config.iterations:
+            tick = time.perf_counter()
             logs: dict[str, float] = {}
             self._d_step(logs)
             self._g_step(logs)
             self._update_ema()
             self.step += 1
+            self.train_seconds += time.perf_counter() - tick
             logs["img_per_s"] = (self.step - start) * self.config.batch / (time.perf_counter() - t0)
             if self.step % self.config.sample_every == 0 or self.step == self.config.iterations:
                 self.write_samples()
             if self.step % self.config.checkpoint_every == 0 or self.step == self.config.iterations:
                 self.save_checkpoint()
+                save_generator(self.g_ema, self.snapshot_path(self.step))
+                if evaluate is not None:
+                    logs.update(self.evaluate_checkpoint(evaluate))
             if progress is not None:
                 progress(self.step, self.config.iterations, logs)
         return self.out_dir / "generator"
@@ -257,9 +282,10 @@ def train_gan(
     out_dir: str | Path,
     *,
     progress: Progress | None = None,
+    evaluate: Evaluate | None = None,
 ) -> Path:
     """Train (or resume) a StyleGAN2 on uint8 images [N, 3, H, W]; returns the saved G_ema folder."""
-    return GanTrainer(gen_config, config, images, out_dir).run(progress)
+    return GanTrainer(gen_config, config, images, out_dir).run(progress, evaluate)
 
 
 def describe_checkpoint(path: str | Path) -> dict[str, Any]:

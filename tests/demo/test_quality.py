@@ -9,6 +9,8 @@ import pytest
 import torch
 
 from datasetgan import toyfaces
+from datasetgan.demo.comparison import summarize
+from datasetgan.demo.config import DemoConfig
 from datasetgan.demo.evaluation import (
     Score,
     interpreter_vs_oracle,
@@ -16,7 +18,7 @@ from datasetgan.demo.evaluation import (
     score,
     segnet_quality,
 )
-from datasetgan.demo.report import _goal
+from datasetgan.demo.report import verdict
 from datasetgan.toyfaces.segnet import SegTrainConfig
 
 
@@ -66,7 +68,26 @@ def test_segnet_quality_trains_and_scores_on_real_masks() -> None:
     assert type(r).from_dict(r.to_dict()).test.miou == pytest.approx(r.test.miou)
 
 
-def test_goal_wording() -> None:
-    assert _goal(0.85, 0.80) == "met"
-    assert _goal(0.75, 0.80) == "missed by 0.050"
-    assert _goal(float("nan"), 0.80) == "n/a"
+def _run(row: str, seed: int, miou: float) -> dict[str, object]:
+    per_class = [miou] * 3
+    return {"row": row, "seed": seed, "n_train": 4, "train_seconds": 1.0,
+            "test": {"miou": miou, "per_class": per_class, "n_images": 5}}  # fmt: skip
+
+
+def test_summarize_gives_mean_and_sample_std_per_row() -> None:
+    rows = summarize([_run("real-4", 0, 0.5), _run("real-4", 1, 0.7), _run("generated-4", 0, 0.6)])
+    assert rows["real-4"]["mean"] == pytest.approx(0.6)
+    assert rows["real-4"]["std"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
+    assert rows["real-4"]["per_seed"] == [0.5, 0.7] and rows["generated-4"]["std"] == 0.0
+    assert rows["real-4"]["seconds"] == 2.0 and rows["real-4"]["n_test"] == 5
+
+
+def _verdict(a: tuple[float, float], b: tuple[float, float]) -> str:
+    rows = {"real-16": {"mean": a[0], "std": a[1]}, "generated-16": {"mean": b[0], "std": b[1]}}
+    return verdict(DemoConfig(), {"segnet": {"rows": rows}})
+
+
+def test_verdict_follows_the_numbers() -> None:
+    assert "**beats**" in _verdict((0.60, 0.01), (0.70, 0.02))
+    assert "not a clear win" in _verdict((0.60, 0.05), (0.62, 0.01))
+    assert "does **not** beat" in _verdict((0.70, 0.01), (0.65, 0.01))

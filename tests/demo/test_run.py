@@ -46,14 +46,15 @@ def tiny_models(root: Path) -> tuple[Path, Path]:
 
 def tiny_config(root: Path, gen: Path, enc: Path) -> DemoConfig:
     return DemoConfig(
-        out=root / "demo", generator=gen, encoder=enc, n_candidates=8, n_annotate=4,
-        n_generate=16, n_eval_generated=16, n_embed=8, n_real_test=8, shard_size=8,
-        interpreter_members=2, interpreter_steps=4, refine_steps=2, segnet_steps=3,
-        embed_first_seed=5_200, test_first_seed=5_300, threads=Threads(),
+        out=root / "demo", generator=gen, encoder=enc, n_candidates=8, annotation_counts=(2, 4),
+        n_annotate=4, n_generate=16, n_eval_generated=8, n_embed=8, n_real_test=8, seeds=(0, 1),
+        shard_size=8, interpreter_members=2, interpreter_steps=4, refine_steps=2, segnet_steps=3,
+        embed_first_seed=5_200, real_train_first_seed=5_500, test_first_seed=5_300,
+        threads=Threads(),
     )  # fmt: skip
 
 
-NUMBER = re.compile(r"\*\*(\d+\.\d+)\*\*")
+MEAN_STD = re.compile(r"\*\*(\d+\.\d+)\*\* ± (\d+\.\d+)")
 
 
 @pytest.mark.slow
@@ -64,26 +65,38 @@ def test_demo_end_to_end_and_resume(tmp_path: Path) -> None:
     said: list[str] = []
     report = run_demo(cfg, say=said.append)
     text = report.read_text(encoding="utf-8")
-    # the figures table: every row holds a measured number in [0, 1]
-    table = text.split("## Figures")[1].split("Per class")[0]
-    values = [float(v) for v in NUMBER.findall(table)]
-    assert len(values) == 7, table
-    assert all(0.0 <= v <= 1.0 for v in values)
-    for name in ("samples", "annotations", "dataset", "uncertainty", "reconstructions"):
+    # (a)-(d): every row holds a measured mean ± std in [0, 1], and a verdict that follows them
+    table = text.split("## The fair comparison")[1].split("By the number")[0]
+    values = [(float(m), float(s)) for m, s in MEAN_STD.findall(table)]
+    assert len(values) == 4, table
+    assert all(0.0 <= m <= 1.0 and s >= 0.0 for m, s in values)
+    seg = json.loads((cfg.out / "steps" / "segnet.json").read_text())
+    rows = seg["rows"]
+    a, b = rows["real-4"], rows["generated-4"]
+    assert f"**{a['mean']:.3f}** ± {a['std']:.3f}" in table
+    assert f"**{b['mean']:.3f}** ± {b['std']:.3f}" in table
+    beaten = "does **not** beat" if b["mean"] <= a["mean"] else "generated dataset"
+    assert beaten in table
+    assert a["n_train"] == 4 and b["n_train"] == 16 and rows["generated_drop-4"]["n_train"] == 15
+    assert set(rows) == {"real-2", "generated-2", "real-4", "generated-4", "generated_drop-4"}
+    assert all(len(r["per_seed"]) == 2 for r in rows.values())
+    assert len(seg["runs"]) == 10  # 2 counts x 2 kinds x 2 seeds + (c) x 2 seeds
+    measured = json.loads((cfg.out / "steps" / "interpreter_quality.json").read_text())
+    assert f"**{measured['mean']:.3f}** ± {measured['std']:.3f}" in table
+    # the curve: a table row per count and its picture; the dataset stays at DIR/dataset
+    curve = text.split("By the number")[1].split("Per class")[0]
+    assert "| 2 |" in curve and "| 4 |" in curve and "figures/curve.png" in curve
+    assert (cfg.out / "dataset" / "data.h5").is_file()
+    assert (cfg.out / "curve" / "dataset-2" / "data.h5").is_file()
+    for name in ("samples", "annotations", "dataset", "uncertainty", "reconstructions", "curve"):
         assert (cfg.out / "figures" / f"{name}.png").is_file()
         assert f"figures/{name}.png" in text
     assert "LPIPS was **not used**" in text or "LPIPS (VGG16 ImageNet)" in text
-    # the numbers in the report are the ones the steps measured
-    measured = json.loads((cfg.out / "steps" / "interpreter_quality.json").read_text())
-    assert f"**{measured['all']['miou']:.3f}**" in table
-    seg = json.loads((cfg.out / "steps" / "segnet.json").read_text())
-    assert seg["annotated"]["n_train"] == 4 and seg["generated"]["n_train"] == 16
-    assert seg["generated_drop"]["n_train"] == 15  # floor(0.1 * 16) = 1 dropped
     # a second run reuses every step and rewrites the same report
     said.clear()
     again = run_demo(cfg, say=said.append)
     assert again == report
-    assert sum("skipped" in s for s in said) == 8
+    assert sum("skipped" in s for s in said) == 9
     assert "(this run reused it)" in again.read_text(encoding="utf-8")
     # other settings (or other model files) are refused before any work, naming what changed
     with pytest.raises(DemoError, match="segnet_steps"):

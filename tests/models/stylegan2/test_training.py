@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -67,6 +68,26 @@ def test_training_moves_the_generator(tmp_path: Path) -> None:
         k.startswith("convs.") for k in changed
     )
     assert {"d_loss", "g_loss", "r1", "pl"} <= set(seen) or {"d_loss", "g_loss"} <= set(seen)
+
+
+def test_every_checkpoint_keeps_its_g_ema_and_its_scores(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def evaluate(g: object) -> dict[str, float]:
+        calls.append(1)
+        return {"score": float(len(calls))}
+
+    GanTrainer(CFG, replace(TRAIN, iterations=2), _images(), tmp_path).run(evaluate=evaluate)
+    trainer = GanTrainer(CFG, TRAIN, _images(), tmp_path)
+    trainer.run(evaluate=evaluate)
+    snapshots = sorted(p.name for p in (tmp_path / "snapshots").iterdir())
+    assert snapshots == ["step-000002", "step-000004"]
+    assert torch.equal(
+        load_generator(tmp_path / "snapshots" / "step-000004").w_avg, trainer.g_ema.w_avg
+    )
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["score"]) for r in rows] == [(2.0, 1.0), (4.0, 2.0)]
+    assert 0 < rows[0]["train_hours"] < rows[1]["train_hours"]  # summed across the two sessions
 
 
 def test_resume_refuses_other_architecture(tmp_path: Path) -> None:
