@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from datasetgan.flows import commands
+from datasetgan.flows import commands, tools
 from datasetgan.flows.cli_support import (
     Commands,
     Logs,
@@ -142,56 +142,6 @@ def demo(
     console.print(f"[bold green]report:[/] {report}")
 
 
-@app.command()
-def annotate(
-    run_folder: Annotated[Path, typer.Argument(help="folder written by `datasetgan sample`")],
-    interpreter: Annotated[
-        Path | None, typer.Option(help="rank samples by its uncertainty and pre-label them")
-    ] = None,
-    generator: Annotated[
-        Path | None, typer.Option(help="generator (default: the one the samples store names)")
-    ] = None,
-    classes: Annotated[
-        str | None,
-        typer.Option(help="class list, if the folder has none: a file or 'bg,hair,skin'"),
-    ] = None,
-    host: Annotated[
-        str, typer.Option(help="address to bind (non-loopback needs a token)")
-    ] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port")] = 8765,
-    token: Annotated[
-        str | None, typer.Option(help="access token (made and printed for a non-loopback host)")
-    ] = None,
-    no_browser: Annotated[bool, typer.Option("--no-browser", help="do not open a browser")] = False,
-    retrain_steps: Annotated[int, typer.Option(min=1, help="steps of 'Retrain now'")] = 1500,
-) -> None:
-    """Paint label masks in the browser: most uncertain samples first, pre-labelled, retrain from the page."""
-    from datasetgan.annotate.server import serve
-    from datasetgan.annotate.studio import Studio
-
-    names = commands.parse_classes(classes)
-    studio = Studio.open(run_folder, interpreter=interpreter, generator=generator,
-                         classes=names, train_steps=retrain_steps)  # fmt: skip
-    serve(studio, host=host, port=port, token=token, open_browser=not no_browser, say=console.print)
-
-
-@app.command("import-masks")
-def import_masks_cmd(
-    format: Annotated[str, typer.Argument(help="labelme | cvat | png")],
-    src: Annotated[Path, typer.Argument(help="the other tool's export (folder)")],
-    out: Annotated[Path, typer.Option(help="annotation folder to write (e.g. RUN/annotations)")],
-    classes: Annotated[
-        str | None,
-        typer.Option(help="class list: a file or 'bg,hair,skin' (default: the source's)"),
-    ] = None,
-) -> None:
-    """Convert masks from labelme, CVAT (Segmentation mask 1.1) or colour/index PNGs."""
-    from datasetgan.annotate.importers import import_masks
-
-    written = import_masks(format, src, out, classes=commands.parse_classes(classes))
-    console.print(f"{len(written)} masks written to {out} (+ classes.json)")
-
-
 @app.command("train-gan")
 def train_gan_cmd(
     out: Annotated[
@@ -220,6 +170,10 @@ def train_gan_cmd(
 
 
 app.command("sample")(commands.sample)
+app.command("annotate")(tools.annotate)
+app.command("import-masks")(tools.import_masks_cmd)
+app.command("export")(tools.export)
+app.command("inspect")(tools.inspect)
 app.command("train-interpreter")(commands.train_interpreter)
 app.command("generate")(commands.generate)
 app.command("build")(commands.build_cmd)

@@ -104,7 +104,9 @@ def generate(
     drop_uncertain: Annotated[float, typer.Option(help="fraction of most uncertain to drop")] = 0.0,
     uncertainty_maps: Annotated[bool, typer.Option(help="store per-pixel uncertainty")] = False,
     classes: Classes = None,
-    compression: Annotated[str, typer.Option(help="zstd | gzip | none")] = "zstd",
+    compression: Annotated[
+        str, typer.Option(help="gzip (any HDF5 reader) | zstd (needs hdf5plugin) | none")
+    ] = "gzip",
     runner: dict[str, Any] | None = None,
     logs: bool = False,
 ) -> None:

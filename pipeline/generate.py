@@ -63,7 +63,7 @@ def store_spec(
     *,
     shard_size: int,
     class_names: list[str] | None = None,
-    compression: str = "zstd",
+    compression: str = "gzip",
 ) -> StoreSpec:
     """The samples store these models produce (labels at the image size)."""
     g, interp = models.generator, models.interpreter

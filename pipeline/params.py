@@ -232,7 +232,7 @@ class GenerateParams(Params):
     class_names: list[str] | None = Field(
         None, description="if given, must equal the interpreter's"
     )
-    compression: Codec = "zstd"
+    compression: Codec = "gzip"
     runner: RunnerSpec = RunnerSpec()
 
     @model_validator(mode="after")

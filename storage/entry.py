@@ -104,6 +104,7 @@ def _write_attrs(
     f.attrs["class_names"] = json.dumps(list(spec.class_names))
     f.attrs["palette"] = np.asarray(spec.palette, dtype=np.uint8).reshape(-1, 3)
     f.attrs["shard_size"] = spec.shard_size
+    f.attrs["compression"] = spec.compression.codec  # "zstd": readers must import hdf5plugin
     f.attrs["n_samples"] = sum(r.n_samples for r in records)
     f.attrs["n_shards"] = len(records)
     f.attrs["fingerprints"] = json.dumps(dict(sorted(provenance.fingerprints.items())))

@@ -46,9 +46,10 @@ class EmbeddingStatus(IntEnum):
 
 @dataclass(frozen=True)
 class Compression:
-    """How shards are compressed: "zstd" (hdf5plugin, default), "gzip" (portable) or "none"."""
+    """How shards are compressed: "gzip" (deflate + byte shuffle, the default: every HDF5 reader
+    opens it without plugins), "zstd" (hdf5plugin; readers must ``import hdf5plugin``) or "none"."""
 
-    codec: Codec = "zstd"
+    codec: Codec = "gzip"
     level: int | None = None
 
     def __post_init__(self) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import pickle
 import subprocess
@@ -12,9 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
-from datasetgan.storage import SegmentationDataset, ShardedStore, export_pngs, keep_rows
+from datasetgan.storage import SegmentationDataset, ShardedStore, keep_rows
 from tests.storage.helpers import CLASSES, SHARD, build, sample_batch
 
 N = 2 * SHARD + 3
@@ -105,16 +103,3 @@ def test_transform_is_applied(store: ShardedStore) -> None:
     assert torch.equal(ds[1][0], plain[1][0].flip(-1)) and torch.equal(
         ds[1][1], plain[1][1].flip(-1)
     )
-
-
-def test_export_pngs(store: ShardedStore, tmp_path: Path) -> None:
-    out = tmp_path / "png"
-    assert export_pngs(store.path, out, limit=3) == 3
-    want = sample_batch(0, 3)
-    image = Image.open(out / "images" / "00000002.png")
-    label = Image.open(out / "labels" / "00000002.png")
-    assert image.mode == "RGB" and np.array_equal(np.asarray(image), want["image"][2])
-    assert label.mode == "P" and np.array_equal(np.asarray(label), want["label"][2])
-    assert label.getpalette()[:9] == [0, 0, 0, 128, 0, 0, 0, 128, 0]
-    assert json.loads((out / "classes.json").read_text())["class_names"] == list(CLASSES)
-    assert (out / "manifest.csv").read_text().splitlines()[1] == "00000000.png,0"

@@ -188,3 +188,51 @@ def test_embeddings_store_round_trip(tmp_path: Path) -> None:
     assert np.isnan(m["mse_after"][2]) and m["lpips_before"][1] == pytest.approx(0.4)
     with h5py.File(store.entry_path, "r") as f:
         assert f["w_plus"].shape == (3, 3, 4) and f["label"].dtype == np.uint8
+
+
+_PLAIN_H5PY = """
+import sys, h5py, json
+with h5py.File(sys.argv[1], "r") as f:
+    out = {name: f[name][...].tolist() for name in sys.argv[2:]}
+    out["compression"] = f.attrs["compression"]
+assert "hdf5plugin" not in sys.modules
+print(json.dumps(out))
+"""
+
+
+def _read_plain(entry: Path, *fields: str) -> dict[str, object]:
+    """``fields`` of a store read by a fresh interpreter with h5py alone (no hdf5plugin import)."""
+    done = subprocess.run([sys.executable, "-c", _PLAIN_H5PY, str(entry), *fields],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return dict(json.loads(done.stdout))
+
+
+def test_default_stores_open_in_plain_h5py(tmp_path: Path) -> None:
+    store = build(tmp_path / "s", 6)  # default compression
+    got = _read_plain(store.entry_path, "image", "label", "w_plus", "seed", "score")
+    want = sample_batch(0, 6)
+    assert got["compression"] == "gzip"
+    for name in ("image", "label", "seed"):
+        assert np.array_equal(np.asarray(got[name]), want[name]), name
+    assert np.allclose(np.asarray(got["w_plus"]), want["w_plus"])
+    spec = embeddings_spec(n_latent=3, w_dim=4, shard_size=2)
+    emb = ShardedStore.create(tmp_path / "e", spec)
+    emb.write_shard(emb.pending(2)[0], {
+        "w_plus": np.ones((2, 3, 4), np.float32), "source": ["a.png", "b.png"],
+        "status": [0, 1], "error": ["", "bad"], "mse_before": [0.1, 0.2], "lpips_before": [0.1, 0.2],
+        "mse_after": [0.1, 0.2], "lpips_after": [0.1, 0.2],
+    })  # fmt: skip
+    got = _read_plain(emb.entry_path, "status", "w_plus")
+    assert got["status"] == [0, 1] and np.asarray(got["w_plus"]).shape == (2, 3, 4)
+
+
+def test_a_zstd_store_says_so(tmp_path: Path) -> None:
+    store = ShardedStore.create(tmp_path / "z", tiny_spec(compression=Compression("zstd")))
+    store.write_shard(store.pending(2)[0], sample_batch(0, 2))
+    with h5py.File(store.entry_path, "r") as f:
+        assert f.attrs["compression"] == "zstd"
+    assert (
+        json.loads((store.path / "store.json").read_text())["spec"]["compression"]["codec"]
+        == "zstd"
+    )
