@@ -134,3 +134,30 @@ def inspect(
             )
     console.print(table)
     console.print(f"picture: {path}")
+
+
+def edit(
+    generator: Annotated[Path, typer.Argument(help="generator checkpoint")],
+    interpreter: Annotated[Path, typer.Argument(help="interpreter folder")],
+    target: Annotated[Path, typer.Option(help="the wanted label map: class-index or palette PNG")],
+    out: Annotated[Path, typer.Option(help="folder for the images, labels, vector and report")],
+    seed: Annotated[int | None, typer.Option(help="edit the sample of this seed")] = None,
+    w_plus: Annotated[Path | None, typer.Option(help="or a W+ code [L, D] in a .npy file")] = None,
+    steps: Annotated[int, typer.Option(help="optimisation steps")] = 100,
+    lr: Annotated[float, typer.Option(help="Adam learning rate")] = 0.01,
+    space: Annotated[str, typer.Option(help="w+ (one offset per layer) | w (one shared)")] = "w+",
+    truncation: Annotated[float, typer.Option(help="psi of a --seed source")] = 0.7,
+) -> None:
+    """Edit a sample through its labels (EditGAN): optimise dW+ so the labels match --target."""
+    from datasetgan.flows.cli_support import build
+    from datasetgan.pipeline.editing import EditParams, run_edit
+
+    params = build(EditParams, generator=generator, interpreter=interpreter, target=target,
+                   out=out, seed=seed, w_plus=w_plus, steps=steps, lr=lr, space=space,
+                   truncation=truncation)  # fmt: skip
+    report = run_edit(params)
+    console.print(
+        f"edited in {report['seconds']:.1f} s: labels match the target on "
+        f"{report['labels_match_target_in_region']:.1%} of the {report['region_pixels']} region pixels; "
+        f"{out}/edited.png, vector in {out}/vector, picture {report['picture']}"
+    )

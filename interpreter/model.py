@@ -16,7 +16,9 @@ from typing import Any, Literal
 import torch
 
 from datasetgan.interpreter.config import EnsembleConfig, FeatureConfig
-from datasetgan.interpreter.ensemble import PixelEnsemble
+from datasetgan.interpreter.differentiable import DEFAULT_TILE_PIXELS as DIFFERENTIABLE_TILE_PIXELS
+from datasetgan.interpreter.differentiable import soft_labels
+from datasetgan.interpreter.ensemble import FoldedEnsemble, PixelEnsemble
 from datasetgan.interpreter.errors import GeneratorMismatchError, InterpreterFormatError
 from datasetgan.interpreter.features import FeatureBuffer
 from datasetgan.interpreter.fused import DEFAULT_TILE_PIXELS, FusedLabeller
@@ -64,6 +66,7 @@ class Interpreter:
         self.features = features
         self.generator_fingerprint = generator_fingerprint
         self._fused: tuple[tuple[int, ...], FusedLabeller] | None = None
+        self._folded: tuple[tuple[int, ...], FoldedEnsemble, TapGrid] | None = None
         self._bound: tuple[int, tuple[int, ...]] | None = None  # (id, weight versions) checked
         self._buffer: FeatureBuffer | None = None
 
@@ -112,6 +115,22 @@ class Interpreter:
             buf = self._buffer.fill(feats)
             return label_buffer(buf, self.ensemble.fold(), maps=maps, tile_pixels=tile_pixels)
         raise ValueError(f"method: got {method!r}, expected 'fused' or 'buffer'")
+
+    def soft_labels(
+        self,
+        features: Sequence[torch.Tensor],
+        *,
+        tile_pixels: int = DIFFERENTIABLE_TILE_PIXELS,
+        checkpoint: bool = True,
+    ) -> torch.Tensor:
+        """Mean member probabilities [N, K, H, W] with gradients to the taps (never the buffer);
+        see :mod:`interpreter.differentiable`."""
+        stamp = _versions(self.ensemble)
+        if self._folded is None or self._folded[0] != stamp:
+            with torch.no_grad():
+                self._folded = (stamp, self.ensemble.fold(), self.grid.to(self.ensemble.w1.device))
+        _, folded, grid = self._folded
+        return soft_labels(features, folded, grid, tile_pixels=tile_pixels, checkpoint=checkpoint)
 
     def label_buffer(
         self,

@@ -44,6 +44,7 @@ _LIBRARY_ERRORS = (
     ("datasetgan.storage.errors", "StorageError"),
     ("datasetgan.models.errors", "ModelError"),
     ("datasetgan.interpreter.errors", "InterpreterError"),
+    ("datasetgan.editing.errors", "EditError"),
 )
 
 

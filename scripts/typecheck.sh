@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 tree=build/typecheck/datasetgan
 mkdir -p "$tree"
-for pkg in storage models interpreter pipeline flows demo toyfaces assets annotate; do
+for pkg in storage models interpreter editing pipeline flows demo toyfaces assets annotate; do
   ln -sfn "../../../$pkg" "$tree/$pkg"
 done
 exec .venv/bin/mypy "$@"

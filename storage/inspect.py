@@ -39,8 +39,12 @@ def inspect_store(path: str | Path, *, max_label_samples: int = 2000) -> dict[st
         "drop_uncertain": info.drop_uncertain,
         "fields": {f.name: {"dtype": f.dtype, "shape": list(f.shape)} for f in spec.fields},
         "classes": list(spec.class_names),
-        "provenance": {"fingerprints": prov.fingerprints, "recipe": _json_or_text(prov.config_json),
-                       "created": prov.created, "package_version": prov.package_version},  # fmt: skip
+        "provenance": {
+            "fingerprints": prov.fingerprints,
+            "recipe": _json_or_text(prov.config_json),
+            "created": prov.created,
+            "package_version": prov.package_version,
+        },
         "shards": shard_states(store),
     }
     with h5py.File(store.entry_path, "r") as f:
@@ -50,7 +54,10 @@ def inspect_store(path: str | Path, *, max_label_samples: int = 2000) -> dict[st
         if "score" in f and info.n_samples:
             out["score_histogram"] = _histogram(np.asarray(f["score"][...], dtype=np.float64))
         if "status" in f:
-            out["status_counts"] = {str(k): int(v) for k, v in zip(*np.unique(f["status"][...], return_counts=True), strict=True)}
+            out["status_counts"] = {
+                str(k): int(v)
+                for k, v in zip(*np.unique(f["status"][...], return_counts=True), strict=True)
+            }
     return out
 
 
@@ -63,7 +70,14 @@ def shard_states(store: ShardedStore) -> list[dict[str, Any]]:
             try:
                 h = check_shard(p, store.spec)
                 state = "complete" if index in listed else "complete (not yet in data.h5)"
-                rows.append({"file": p.name, "state": state, "samples": h.n_samples, "first": h.sample_start})
+                rows.append(
+                    {
+                        "file": p.name,
+                        "state": state,
+                        "samples": h.n_samples,
+                        "first": h.sample_start,
+                    }
+                )
             except StorageError as exc:
                 rows.append({"file": p.name, "state": "damaged", "problem": exc.problem})
         elif tmp is not None:
@@ -93,13 +107,15 @@ def _shares(labels: h5py.Dataset, k: int, limit: int) -> list[float]:
 def _histogram(scores: np.ndarray) -> dict[str, Any]:
     finite = scores[np.isfinite(scores)]
     if not len(finite):
-        return {"edges": [], "counts": [], "nan": int(len(scores))}
+        return {"edges": [], "counts": [], "nan": len(scores)}
     counts, edges = np.histogram(finite, bins=HIST_BINS)
     return {"edges": [float(e) for e in edges], "counts": [int(c) for c in counts],
             "nan": int(len(scores) - len(finite))}  # fmt: skip
 
 
-def inspect_picture(report: dict[str, Any], path: Path, palette: list[list[int]] | None = None) -> Path:
+def inspect_picture(
+    report: dict[str, Any], path: Path, palette: list[list[int]] | None = None
+) -> Path:
     """A PNG: one bar per class (pixel share, in the class's colour) beside the score histogram."""
     width, height, pad = 900, 360, 40
     img = Image.new("RGB", (width, height), "white")
@@ -114,7 +130,11 @@ def inspect_picture(report: dict[str, Any], path: Path, palette: list[list[int]]
         for k, (name, share) in enumerate(zip(names, shares, strict=True)):
             y = pad + k * step
             length = (half - pad - 140) * share / top
-            draw.rectangle((pad + 90, y + 1, pad + 90 + length, y + step - 2), fill=tuple(colours[k]), outline=(60, 60, 60))
+            draw.rectangle(
+                (pad + 90, y + 1, pad + 90 + length, y + step - 2),
+                fill=tuple(colours[k]),
+                outline=(60, 60, 60),
+            )
             draw.text((pad, y), name[:14], fill=(0, 0, 0))
             draw.text((pad + 95 + length, y), f"{share:.1%}", fill=(0, 0, 0))
     hist = report.get("score_histogram")
@@ -124,7 +144,10 @@ def inspect_picture(report: dict[str, Any], path: Path, palette: list[list[int]]
         top, bar = max(counts) or 1, (half - 2 * pad) / len(counts)
         for i, c in enumerate(counts):
             x = half + pad + i * bar
-            draw.rectangle((x, height - pad - (height - 2 * pad - 20) * c / top, x + bar - 2, height - pad), fill=(80, 80, 80))
+            draw.rectangle(
+                (x, height - pad - (height - 2 * pad - 20) * c / top, x + bar - 2, height - pad),
+                fill=(80, 80, 80),
+            )
         draw.text((half + pad, height - pad + 6), f"{edges[0]:.3g}", fill=(0, 0, 0))
         draw.text((width - pad - 40, height - pad + 6), f"{edges[-1]:.3g}", fill=(0, 0, 0))
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,8 @@ import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = (
-    "storage", "models", "interpreter", "pipeline", "flows", "demo", "toyfaces", "assets", "annotate",
+    "storage", "models", "interpreter", "editing", "pipeline", "flows", "demo", "toyfaces", "assets",
+    "annotate",
 )  # fmt: skip
 OLD_NAMES = PACKAGES
 # What each package may import of the others (DESIGN.md: arrows point down the layers).
@@ -25,13 +26,25 @@ ALLOWED = {
     "models": set(),
     "interpreter": {"storage", "models"},
     "toyfaces": {"storage", "models", "interpreter"},
-    "pipeline": {"storage", "models", "interpreter"},
-    "flows": {"storage", "models", "interpreter", "pipeline", "demo", "annotate"},
-    "demo": {"storage", "models", "interpreter", "pipeline", "flows", "toyfaces", "assets"},
+    "editing": {"storage", "models", "interpreter"},
+    "pipeline": {"storage", "models", "interpreter", "editing"},
+    "flows": {"storage", "models", "interpreter", "editing", "pipeline", "demo", "annotate"},
+    "demo": {
+        "storage",
+        "models",
+        "interpreter",
+        "editing",
+        "pipeline",
+        "flows",
+        "toyfaces",
+        "assets",
+    },
     "assets": set(),
     "annotate": {"storage", "models", "interpreter", "pipeline"},
 }
-NO_PREFECT = ("storage", "models", "interpreter", "pipeline", "toyfaces", "assets", "annotate")
+NO_PREFECT = (
+    "storage", "models", "interpreter", "editing", "pipeline", "toyfaces", "assets", "annotate",
+)  # fmt: skip
 
 
 def _sources(*folders: str) -> list[Path]:

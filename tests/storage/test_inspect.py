@@ -33,7 +33,9 @@ def test_report_and_shard_states(tmp_path: Path) -> None:
     assert sum(report["score_histogram"]["counts"]) == 10
     assert report["provenance"]["recipe"] == {"n_samples": 10}
     states = {s["file"]: s["state"] for s in report["shards"]}
-    assert states["shard-00000.h5"] == "complete" and states["shard-00009.1a2b.h5.tmp"] == "incomplete"
+    assert (
+        states["shard-00000.h5"] == "complete" and states["shard-00009.1a2b.h5.tmp"] == "incomplete"
+    )
     assert states["shard-00008.h5"] == "damaged" and states["notes.txt"] == "foreign"
     picture = inspect_picture(report, tmp_path / "p.png", [[0, 0, 0], [200, 0, 0], [0, 200, 0]])
     assert Image.open(picture).size == (900, 360)

@@ -1,0 +1,156 @@
+"""Editing vectors: the dW+ of an edit, kept to apply to other samples (EditGAN's real-time edits).
+
+A vector records the classes its edit changed (from -> to, with pixel counts), its source, losses,
+latent space, and the fingerprints of the generator and interpreter it was made with. It is saved
+as ``config.json`` + ``model.safetensors`` and refuses a generator it was not made for.
+
+``apply_edit`` adds ``scale`` x dW+ to every code. With ``refine_steps`` each result is then refined
+like an edit (EditGAN's default is 30 steps): the region is where the source's or the edited image's
+labels hold one of the classes the vector changes (dilated), and the target there is the edited
+image's labels, so refinement keeps the change and removes what leaked outside it.
+
+Shapes: N codes, L w vectors, D w dimension, H/W label size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from datasetgan.editing.edit import EditConfig, EditResult, EditWeights, _optimise, dilate, render
+from datasetgan.editing.errors import EditError
+from datasetgan.interpreter import Interpreter
+from datasetgan.models.fingerprint import state_dict_sha256
+from datasetgan.models.folder_format import ModelFolder
+from datasetgan.models.stylegan2 import Generator
+
+VECTOR_FORMAT = "datasetgan-pipeline/editing-vector"
+
+
+@dataclass
+class EditingVector:
+    """delta [1, L, D]; ``changes``: [{"from", "to", "pixels"}] by class name."""
+
+    delta: torch.Tensor
+    changes: list[dict[str, Any]]
+    class_names: list[str]
+    generator_fingerprint: str
+    interpreter_fingerprint: str
+    space: str = "w+"
+    source: dict[str, Any] = field(default_factory=dict)
+    losses: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_edit(cls, result: EditResult, source_labels: torch.Tensor, target: torch.Tensor,
+                  generator: Generator, interpreter: Interpreter, *, space: str = "w+",
+                  source: dict[str, Any] | None = None) -> EditingVector:  # fmt: skip
+        """The vector of an edit: its delta, and the class changes the target asked for."""
+        names = list(interpreter.class_names)
+        moved = source_labels.long() != target.long()
+        pairs = torch.stack([source_labels.long()[moved], target.long()[moved]], 1)
+        uniq, counts = torch.unique(pairs, dim=0, return_counts=True)
+        changes = [{"from": names[int(a)], "to": names[int(b)], "pixels": int(n)}
+                   for (a, b), n in zip(uniq.tolist(), counts.tolist(), strict=True)]  # fmt: skip
+        return cls(result.delta.clone(), changes, names, state_dict_sha256(generator),
+                   interpreter.fingerprint, space, dict(source or {}), dict(result.losses))  # fmt: skip
+
+    @property
+    def classes(self) -> set[str]:
+        return {c["from"] for c in self.changes} | {c["to"] for c in self.changes}
+
+    def check(self, generator: Generator) -> None:
+        actual = state_dict_sha256(generator)
+        if actual != self.generator_fingerprint:
+            raise EditError("editing vector", f"made for generator {self.generator_fingerprint[:16]}..., "
+                            f"this one is {actual[:16]}...", "the generator the vector was made with")  # fmt: skip
+
+    def save(self, folder: str | Path) -> Path:
+        config = {"changes": self.changes, "class_names": self.class_names, "space": self.space,
+                  "generator_fingerprint": self.generator_fingerprint,
+                  "interpreter_fingerprint": self.interpreter_fingerprint,
+                  "source": self.source, "losses": self.losses, "shape": list(self.delta.shape)}  # fmt: skip
+        return _folder(folder).write(config, {"delta": self.delta})
+
+
+def load_vector(folder: str | Path) -> EditingVector:
+    """An editing vector saved by :meth:`EditingVector.save` (EditError if it is not one)."""
+    files = _folder(folder)
+    meta = files.read_config()
+    try:
+        delta = files.read_weights()["delta"]
+        return EditingVector(delta, list(meta["changes"]), list(meta["class_names"]),
+                             str(meta["generator_fingerprint"]), str(meta["interpreter_fingerprint"]),
+                             str(meta.get("space", "w+")), dict(meta.get("source", {})),
+                             dict(meta.get("losses", {})))  # fmt: skip
+    except (KeyError, TypeError) as exc:
+        raise EditError(
+            folder, f"not an editing vector ({exc})", "a folder written by `datasetgan edit`"
+        ) from exc
+
+
+def _folder(folder: str | Path) -> ModelFolder:
+    return ModelFolder(Path(folder), VECTOR_FORMAT, 1, EditError)
+
+
+def change_region(
+    labels: Sequence[torch.Tensor], class_ids: Sequence[int], pixels: int
+) -> torch.Tensor:
+    """Pixels [H, W] where any of ``labels`` holds one of ``class_ids``, dilated by ``pixels``."""
+    ids = torch.tensor(sorted(class_ids), dtype=torch.long)
+    hit = torch.zeros(labels[0].shape, dtype=torch.bool)
+    for lab in labels:
+        hit |= torch.isin(lab.long(), ids)
+    return dilate(hit, pixels)
+
+
+def apply_edit(
+    vector: EditingVector,
+    generator: Generator,
+    interpreter: Interpreter,
+    w_plus: torch.Tensor,
+    *,
+    scale: float = 1.0,
+    refine_steps: int = 0,
+    config: EditConfig = EditConfig(),
+    weights: EditWeights = EditWeights(),
+    lpips: Any = None,
+) -> list[EditResult]:
+    """Apply ``vector`` to each code of ``w_plus`` [N, L, D]; one result per code (see the module
+    docstring for the refinement)."""
+    vector.check(generator)
+    if w_plus.ndim != 3 or tuple(w_plus.shape[1:]) != (generator.n_latent, generator.w_dim):
+        raise EditError(
+            "w_plus", f"got {tuple(w_plus.shape)}", f"[N, {generator.n_latent}, {generator.w_dim}]"
+        )
+    ids = [vector.class_names.index(c) for c in vector.classes if c in vector.class_names]
+    results = []
+    for i in range(w_plus.shape[0]):
+        source = w_plus[i : i + 1]
+        delta = (vector.delta * scale).expand_as(source).contiguous()
+        results.append(
+            _one(generator, interpreter, source, delta, ids, refine_steps, config, weights, lpips)
+        )
+    return results
+
+
+def _one(
+    generator: Generator, interpreter: Interpreter, source: torch.Tensor, delta: torch.Tensor,
+    ids: list[int], refine_steps: int, config: EditConfig, weights: EditWeights, lpips: Any,
+) -> EditResult:  # fmt: skip
+    import time
+    from dataclasses import replace
+
+    start = time.perf_counter()
+    source_image, source_labels = render(generator, interpreter, source)
+    edited = source + delta
+    image, labels = render(generator, interpreter, edited)
+    region = change_region([source_labels[0], labels[0]], ids, config.dilate)
+    if refine_steps <= 0:
+        return EditResult(edited, delta, image, labels[0], region, {}, time.perf_counter() - start)
+    refine = replace(config, steps=refine_steps, space="w+")
+    return _optimise(generator, interpreter, source, labels[0], region, source_image, refine,
+                     weights, lpips, delta, start)  # fmt: skip
