@@ -161,7 +161,7 @@ def _optimise(
     )
     history: list[float] = []
     losses: dict[str, torch.Tensor] = {}
-    with frozen(generator):
+    with frozen(generator), torch.enable_grad():  # also when the caller runs under no_grad
         for _ in range(config.steps):
             ws = w_plus + delta.expand_as(w_plus)
             out = generator.synthesize(ws, noise_mode="const", taps="all")

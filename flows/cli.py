@@ -31,6 +31,7 @@ app = typer.Typer(
 
 
 FLOW_COMMANDS = (
+    "apply-edit",
     "sample",
     "train-interpreter",
     "generate",
@@ -175,6 +176,7 @@ app.command("import-masks")(tools.import_masks_cmd)
 app.command("export")(tools.export)
 app.command("inspect")(tools.inspect)
 app.command("edit")(tools.edit)
+app.command("apply-edit")(commands.apply_edit)
 app.command("train-interpreter")(commands.train_interpreter)
 app.command("generate")(commands.generate)
 app.command("build")(commands.build_cmd)

@@ -239,6 +239,7 @@ def embed(
 
 
 __all__ = [
+    "apply_edit",
     "build_cmd",
     "embed",
     "generate",
@@ -247,3 +248,38 @@ __all__ = [
     "train_encoder",
     "train_interpreter",
 ]
+
+
+@runner_options()
+def apply_edit(
+    vector: Annotated[
+        Path, typer.Argument(help="editing vector folder (datasetgan edit: DIR/vector)")
+    ],
+    generator: Annotated[Path, typer.Argument(help="generator checkpoint (the vector's)")],
+    interpreter: Annotated[Path, typer.Argument(help="interpreter folder")],
+    out: Annotated[Path, typer.Option(help="samples store folder (re-run to resume)")],
+    seeds: Annotated[str | None, typer.Option(help="generated sources, e.g. 0-49")] = None,
+    store: Annotated[
+        Path | None, typer.Option(help="or an embeddings store of real images")
+    ] = None,
+    refine_steps: Annotated[int, typer.Option(help="refinement steps per image (EditGAN: 30)")] = 0,
+    scale: Annotated[float, typer.Option(help="strength of the edit")] = 1.0,
+    truncation: Truncation = 0.7,
+    shard_size: Annotated[int, typer.Option(help="samples per shard")] = 16,
+    threads: Threads = 1,
+    runner: dict[str, Any] | None = None,
+    logs: bool = False,
+) -> None:
+    """Apply an editing vector to generated seeds or embedded real images, into a samples store."""
+    from datasetgan.pipeline.params import ApplyEditParams
+    from datasetgan.pipeline.seeds import parse_seeds
+
+    params = build(
+        ApplyEditParams, vector=vector, generator=generator, interpreter=interpreter, out=out,
+        seeds=parse_seeds(seeds) if seeds is not None else None, store=store, scale=scale,
+        refine_steps=refine_steps, truncation=truncation, shard_size=shard_size, threads=threads,
+        runner=runner,
+    )  # fmt: skip
+    from datasetgan.flows.editing import apply_edit as flow_fn
+
+    run(flow_fn, params, logs=logs)

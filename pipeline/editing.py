@@ -150,3 +150,46 @@ def _picture(path: Path, images: dict[str, np.ndarray], source: np.ndarray, targ
     scale = max(1, 128 // max(h, 1))
     big = [c[None].repeat(scale, 1).repeat(scale, 2) for c in columns]
     return write_columns(path, big)
+
+
+# -- apply-edit: the shard work of a store of edited samples ------------------------------------------
+def source_codes(
+    spec: Any, generator: Any, truncation: float, indices: range
+) -> tuple[torch.Tensor, np.ndarray]:
+    """W+ codes [n, L, D] and "seed" values [n] of samples ``indices`` of an ``edited`` recipe's
+    sources (a seed list, or rows of an embeddings store; their seed field is -1)."""
+    from datasetgan.storage import read_fields
+
+    if spec.seeds:
+        seeds = [spec.seeds[i] for i in indices]
+        return w_plus_from_seeds(generator, seeds, truncation=truncation), np.asarray(
+            seeds, np.int64
+        )
+    rows = [spec.rows[i] for i in indices]
+    codes = read_fields(spec.store, ("w_plus",))["w_plus"][rows]
+    return torch.from_numpy(np.ascontiguousarray(codes, dtype=np.float32)), np.full(
+        len(rows), -1, np.int64
+    )
+
+
+def edit_batch(
+    models: Any, recipe: Any, indices: range, fields: tuple[str, ...]
+) -> dict[str, np.ndarray]:
+    """The stored arrays of samples ``indices`` of an ``edited`` store: each source code gets the
+    vector (and its refinement), then the edited image is rendered and labelled."""
+    from datasetgan.editing import apply_edit, load_vector
+
+    spec = recipe.edit
+    g, interp = models.generator, models.interpreter
+    vector = load_vector(spec.vector)
+    ws, seeds = source_codes(spec, g, recipe.render.truncation, indices)
+    results = apply_edit(vector, g, interp, ws, scale=spec.scale, refine_steps=spec.refine_steps)
+    edited = torch.cat([r.w_plus for r in results]).detach()
+    maps = ("uncertainty",) if "uncertainty" in fields else ()
+    with torch.no_grad():
+        image, labelled = interp.render_and_label(g, edited, maps=maps)
+    out = {"image": to_uint8(image), "label": labelled.labels.numpy(), "w_plus": edited.numpy(),
+           "seed": seeds, "score": labelled.score.numpy()}  # fmt: skip
+    if labelled.uncertainty is not None:
+        out["uncertainty"] = labelled.uncertainty.numpy().astype(np.float16)
+    return out

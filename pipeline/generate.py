@@ -93,6 +93,11 @@ def render_batch(
     """All B samples of batch ``batch`` (samples batch*B .. batch*B+B-1), as stored arrays [B, ...]."""
     g, interp, spec = models.generator, models.interpreter, recipe.render
     b = spec.batch_size
+    if recipe.kind == "edited":
+        from datasetgan.pipeline.editing import edit_batch
+
+        n = len(recipe.edit.seeds or recipe.edit.rows) if recipe.edit else 0
+        return edit_batch(models, recipe, range(batch * b, min((batch + 1) * b, n)), fields)
     seeds = [derive_seed(spec.seed, i) for i in range(batch * b, (batch + 1) * b)]
     ws = w_plus_from_seeds(g, seeds, truncation=spec.truncation)
     out: dict[str, np.ndarray] = {"w_plus": ws.numpy(), "seed": np.asarray(seeds, dtype=np.int64)}

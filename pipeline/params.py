@@ -362,3 +362,36 @@ class EmbedParams(Params):
             self.lpips_trunk, choices="'imagenet', a VGG16 .pth path, 'random' or 'none'", why=why
         )
         return self
+
+
+class ApplyEditParams(Params):
+    """apply_edit: an editing vector applied to generated seeds or to an embeddings store's codes,
+    the edited images and their labels written to a samples store (resumable, like generate)."""
+
+    vector: Path
+    generator: Checkpoint
+    interpreter: Path
+    out: Path = Field(
+        description="samples store folder; re-running with the same values resumes it"
+    )
+    seeds: list[int] | None = None
+    store: Path | None = None
+    scale: float = 1.0
+    refine_steps: int = Field(0, ge=0, le=1000)
+    truncation: float = Field(0.7, ge=0.0, le=1.0)
+    shard_size: int = Field(16, ge=1)
+    threads: int = Field(1, ge=1, le=256)
+    runner: RunnerSpec = RunnerSpec()
+
+    @model_validator(mode="after")
+    def _sources(self) -> ApplyEditParams:
+        if (self.seeds is None) == (self.store is None):
+            raise ValueError("give exactly one source: --seeds (e.g. 0-49) or --store EMBEDDINGS")
+        if self.seeds is not None and (not self.seeds or min(self.seeds) < 0):
+            raise ValueError(f"seeds: got {self.seeds[:5]}, expected non-negative seeds")
+        for what, path in (("vector", self.vector), ("interpreter", self.interpreter)):
+            if not (path / "config.json").is_file() and not (path / "interpreter.json").is_file():
+                raise ValueError(f"{what} {path}: not a saved {what} folder")
+        if self.store is not None:
+            _store_dir(self.store, "store")
+        return self

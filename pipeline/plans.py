@@ -10,10 +10,18 @@ import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from datasetgan.pipeline.errors import RecipeError
 from datasetgan.pipeline.generate import load_models, store_spec
-from datasetgan.pipeline.params import BuildParams, GenerateParams, SampleParams
-from datasetgan.pipeline.recipes import Recipe, open_store
+from datasetgan.pipeline.params import (
+    ApplyEditParams,
+    BuildParams,
+    GenerateParams,
+    RenderSpec,
+    SampleParams,
+)
+from datasetgan.pipeline.recipes import EditSpec, Recipe, open_store
 from datasetgan.storage import ShardedStore, ShardSlot
 
 
@@ -57,6 +65,31 @@ def plan_dataset(p: GenerateParams) -> StorePlan:
     spec = store_spec(recipe, models, shard_size=p.shard_size, compression=p.compression)
     store = open_store(p.out, recipe, models.fingerprints, spec)
     return _plan(store, recipe, p.n, drop_uncertain=p.drop_uncertain)
+
+
+def plan_edits(p: ApplyEditParams) -> StorePlan:
+    """apply_edit: a samples store at ``out`` of the sources with the vector applied; every sample
+    is edited on its own (batch size 1), so a shard's results do not depend on its neighbours."""
+    from datasetgan.editing import load_vector
+    from datasetgan.storage import EmbeddingStatus, read_fields
+
+    rows: list[int] = []
+    if p.store is not None:
+        status = read_fields(p.store, ("status",))["status"]
+        rows = [int(i) for i in np.flatnonzero(status == int(EmbeddingStatus.OK))]
+        if not rows:
+            raise RecipeError(f"store {p.store}", "no row embedded without error", "at least one")
+    edit = EditSpec(vector=str(p.vector.resolve()), scale=p.scale, refine_steps=p.refine_steps,
+                    seeds=list(p.seeds or []), store=str(p.store.resolve()) if p.store else None,
+                    rows=rows)  # fmt: skip
+    render = RenderSpec(truncation=p.truncation, batch_size=1, threads=p.threads)
+    recipe = Recipe(kind="edited", generator=str(p.generator.resolve()),
+                    interpreter=str(p.interpreter.resolve()), render=render, edit=edit)  # fmt: skip
+    models = load_models(recipe)
+    load_vector(p.vector).check(models.generator)  # another generator's vector: refused here
+    spec = store_spec(recipe, models, shard_size=p.shard_size)
+    store = open_store(p.out, recipe, models.fingerprints, spec)
+    return _plan(store, recipe, len(edit.seeds or edit.rows))
 
 
 def plan_build(p: BuildParams) -> StorePlan:

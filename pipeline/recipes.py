@@ -12,6 +12,8 @@ import json
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from pydantic import Field
+
 from datasetgan.models.embedding import EmbedConfig
 from datasetgan.models.projector import RefineConfig
 from datasetgan.pipeline.errors import RecipeError
@@ -61,18 +63,33 @@ class StoredRecipe(Params):
 R = TypeVar("R", bound=StoredRecipe)
 
 
+class EditSpec(Params):
+    """Where the sources of an ``edited`` store come from and how the vector is applied: sample i
+    edits ``seeds[i]`` (rendered with the recipe's truncation) or row ``rows[i]`` of the embeddings
+    ``store``."""
+
+    vector: str
+    scale: float = 1.0
+    refine_steps: int = 0
+    seeds: list[int] = Field(default_factory=list)
+    store: str | None = None
+    rows: list[int] = Field(default_factory=list)
+
+
 class Recipe(StoredRecipe):
     """Everything that determines sample i besides i.
 
-    kind "samples": images for annotators (label 0, score NaN); "dataset": labelled by the interpreter.
+    kind "samples": images for annotators (label 0, score NaN); "dataset": labelled by the
+    interpreter; "edited": an editing vector applied to given sources (``edit``), then labelled.
     """
 
     format: str = RECIPE_FORMAT
-    kind: Literal["samples", "dataset"]
+    kind: Literal["samples", "dataset", "edited"]
     generator: str
     interpreter: str | None = None
     render: RenderSpec = RenderSpec()
     uncertainty_maps: bool = False
+    edit: EditSpec | None = None
 
 
 def _flat(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:

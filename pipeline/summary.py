@@ -58,7 +58,7 @@ def summarize(plan: StorePlan, stats: list[ShardStats], wall_s: float, workers: 
     }
     s = Summary(numbers=numbers)
     s.rows = [{"metric": k.replace("_", " "), "value": v} for k, v in numbers.items()]
-    if plan.recipe.kind == "dataset":
+    if plan.recipe.kind in ("dataset", "edited"):
         s.rows.append(
             {"metric": "drop_uncertain (most uncertain fraction)", "value": plan.drop_uncertain}
         )

@@ -11,6 +11,7 @@ import torch
 from PIL import Image
 from typer.testing import CliRunner
 
+import tests.flows.helpers  # noqa: F401  (a temporary PREFECT_HOME before Prefect loads)
 from datasetgan.editing.edit import render
 from datasetgan.flows.cli import app
 from datasetgan.interpreter import load_interpreter
@@ -82,3 +83,28 @@ def test_bad_input_is_refused(files: dict[str, Path]) -> None:
     Image.fromarray(labels[0].numpy().astype(np.uint8), mode="L").save(same)
     result = runner.invoke(app, [*base, "--seed", "1", "--target", str(same)])
     assert result.exit_code == 2 and "changes nothing" in result.output
+
+
+def test_apply_edit_flow_writes_a_resumable_store(files: dict[str, Path]) -> None:
+    from datasetgan.storage import SegmentationDataset, read_manifest
+
+    out = files["root"] / "out"
+    if not (out / "vector").is_dir():
+        test_edit_writes_every_output(files)
+    store = files["root"] / "edited"
+    args = ["apply-edit", str(out / "vector"), str(files["g"]), str(files["i"]), "--seeds", "10-14",
+            "--out", str(store), "--shard-size", "2", "--refine-steps", "2"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    manifest = read_manifest(store)
+    assert manifest["seed"].tolist() == [10, 11, 12, 13, 14]
+    image, label = SegmentationDataset(store, drop_uncertain=0.0)[0]
+    assert image.shape == (3, 32, 32) and label.shape == (32, 32)
+    stamps = {p.name: p.stat().st_mtime_ns for p in (store / "shards").iterdir()}
+    again = runner.invoke(app, args)  # everything there: nothing rewritten
+    assert again.exit_code == 0, again.output
+    assert {p.name: p.stat().st_mtime_ns for p in (store / "shards").iterdir()} == stamps
+    other = save_generator(perturbed(CONFIG, seed=3), files["root"] / "g2")
+    refused = runner.invoke(app, ["apply-edit", str(out / "vector"), str(other), str(files["i"]),
+                                  "--seeds", "1-2", "--out", str(files["root"] / "x")])  # fmt: skip
+    assert refused.exit_code == 2 and "made for generator" in refused.output
