@@ -1,6 +1,12 @@
-"""Storage figures: write MB/s per codec, random-read samples/s through SegmentationDataset vs np.save.
+"""Storage figures per codec: write MB/s, size on disk, the writer's share of a generation run,
+random-read samples/s through SegmentationDataset; np.save / np.load as the baseline.
 
 Run: .venv/bin/python benchmarks/storage.py [--n 512] [--res 256] [--reads 2000] [--repeats 3]
+         [--codecs gzip:1 gzip:4 gzip:6 zstd:3 none] [--gen-samples 8]
+
+The writer's share is write seconds / (render + label seconds + write seconds) per sample, with
+render + label measured here on the full StyleGAN2 configuration at --res (random weights) and a
+10-member interpreter, one thread, as a shard task runs them.
 
 Data: synthetic 256x256 samples shaped like generated ones (smooth RGB images with mild noise, blob
 label maps with 8 classes, W+ [14, 512] float32, seed, score). "MB" = 1e6 bytes of raw (uncompressed)
@@ -18,8 +24,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-# This file is itself named storage.py: run as a script, its folder must not shadow the package.
-import h5py
 import numpy as np
 import torch
 
@@ -54,7 +58,32 @@ def synthetic(n: int, res: int, seed: int = 0) -> dict[str, np.ndarray]:
     }
 
 
-def write_store(root: Path, data: dict[str, np.ndarray], codec: str, shard: int) -> float:
+def parse_codec(text: str) -> Compression:
+    codec, _, level = text.partition(":")
+    return Compression(codec, int(level) if level else None)  # type: ignore[arg-type]
+
+
+def generation_seconds_per_sample(res: int, n: int) -> float:
+    """Render + label seconds per sample (full config at ``res``, 10 members, batch 8, 1 thread)."""
+    from datasetgan.interpreter import EnsembleConfig, Interpreter, PixelEnsemble
+    from datasetgan.models.fingerprint import state_dict_sha256
+    from datasetgan.models.stylegan2 import Generator, GeneratorConfig, w_plus_from_seeds
+
+    g = Generator(GeneratorConfig(resolution=res), seed=0).eval()
+    ens = PixelEnsemble(g.feature_channels, N_CLASSES, config=EnsembleConfig(n_members=10)).eval()
+    interp = Interpreter(ens, class_names=[f"c{k}" for k in range(N_CLASSES)], taps=g.tap_layout,
+                         resolution=res, generator_fingerprint=state_dict_sha256(g))  # fmt: skip
+    ws = w_plus_from_seeds(g, range(8))
+    interp.render_and_label(g, ws)  # warm-up
+    t0 = time.perf_counter()
+    for _ in range(max(1, n // 8)):
+        interp.render_and_label(g, ws)
+    return (time.perf_counter() - t0) / (max(1, n // 8) * 8)
+
+
+def write_store(
+    root: Path, data: dict[str, np.ndarray], codec: str | Compression, shard: int
+) -> float:
     """Seconds to write `data` as a fresh store (every shard: temp file, fsync, rename, entry refresh)."""
     if root.exists():
         shutil.rmtree(root)
@@ -66,7 +95,7 @@ def write_store(root: Path, data: dict[str, np.ndarray], codec: str, shard: int)
         w_dim=W_DIM,
         class_names=[f"c{k}" for k in range(N_CLASSES)],
         shard_size=shard,
-        compression=Compression(codec),  # type: ignore[arg-type]
+        compression=codec if isinstance(codec, Compression) else Compression(codec),  # type: ignore[arg-type]
     )
     t0 = time.perf_counter()
     store = ShardedStore.create(root, spec)
@@ -150,56 +179,59 @@ def median(fn: Callable[[int], float], repeats: int) -> float:
     return statistics.median(fn(r) for r in range(repeats))
 
 
-def write_figures(scratch: Path, data: dict[str, np.ndarray], shard: int, repeats: int) -> None:
+def _name(c: Compression) -> str:
+    return c.codec if c.codec == "none" else f"{c.codec} {c.effective_level}"
+
+
+def write_figures(scratch: Path, data: dict[str, np.ndarray], shard: int, repeats: int,
+                  codecs: list[Compression], gen_s: float) -> None:  # fmt: skip
     raw_mb = sum(v.nbytes for v in data.values()) / 1e6
-    print(f"{'codec':<12}{'write MB/s':>12}{'on disk MB':>12}{'ratio':>8}")
-    for codec in ("zstd", "gzip", "none"):
-        root = scratch / codec
+    n = len(data["seed"])
+    print(f"render + label: {gen_s:.3f} s per sample\n")
+    print("| codec | write MB/s | on disk MB | ratio | writer's share of generation |")
+    print("|---|---:|---:|---:|---:|")
+    for c in codecs:
+        root = scratch / _name(c).replace(" ", "-")
 
-        def run(_r: int, root: Path = root, codec: str = codec) -> float:
-            return raw_mb / write_store(root, data, codec, shard)
+        def run(_r: int, root: Path = root, c: Compression = c) -> float:
+            return write_store(root, data, c, shard)
 
-        mbs = median(run, repeats)
+        seconds = median(run, repeats)
         disk = sum(p.stat().st_size for p in root.rglob("*.h5")) / 1e6
-        print(f"{codec:<12}{mbs:>12.0f}{disk:>12.1f}{raw_mb / disk:>8.1f}")
+        share = (seconds / n) / (gen_s + seconds / n)
+        print(
+            f"| {_name(c)} | {raw_mb / seconds:.0f} | {disk:.1f} | {raw_mb / disk:.1f} | {share:.1%} |"
+        )
     npy_mb = (data["image"].nbytes + data["label"].nbytes) / 1e6
     mbs = median(lambda _r: npy_mb / write_npy(scratch / "npy", data), repeats)
-    print(f"{'np.save':<12}{mbs:>12.0f}{npy_mb:>12.1f}{1.0:>8.1f}  (image+label, one .npy each)")
+    print(f"| np.save (image + label only) | {mbs:.0f} | {npy_mb:.1f} | 1.0 | |")
 
 
-def read_figures(scratch: Path, n: int, res: int, n_reads: int, repeats: int) -> None:
-    print(f"\nrandom reads, {n_reads} per run, one process, (image, label) tensors:")
-    figures: dict[str, float] = {}
-    for codec in ("zstd", "gzip", "none"):
-        ds = SegmentationDataset(scratch / codec)
+def read_figures(scratch: Path, n: int, res: int, n_reads: int, repeats: int,
+                 codecs: list[Compression]) -> None:  # fmt: skip
+    print(f"\nrandom reads, {n_reads} per run, one process, (image, label) tensors:\n")
+    print("| reader | samples/s |\n|---|---:|")
+    for c in codecs:
+        ds = SegmentationDataset(scratch / _name(c).replace(" ", "-"))
 
         def run(r: int, ds: SegmentationDataset = ds) -> float:
             return reads_per_s(ds.__getitem__, n, n_reads, r)
 
-        figures[codec] = median(run, repeats)
+        print(f"| SegmentationDataset, {_name(c)} | {median(run, repeats):.0f} |")
         ds.close()
-        print(f"  SegmentationDataset[{codec}]   {figures[codec]:>8.0f} samples/s")
-    with h5py.File(scratch / "zstd" / "data.h5", "r") as f:
-        image_vds, label_vds = f["image"], f["label"]
-        sps = median(
-            lambda r: reads_per_s(lambda i: to_tensors(image_vds[i], label_vds[i]), n, n_reads, r),
-            repeats,
-        )
-    print(f"  h5py on data.h5 (virtual)     {sps:>8.0f} samples/s  (zstd)")
     npy = scratch / "npy"
 
     def load(i: int) -> object:
         return to_tensors(np.load(npy / f"{i:06d}_image.npy"), np.load(npy / f"{i:06d}_label.npy"))
 
-    base = median(lambda r: reads_per_s(load, n, n_reads, r), repeats)
-    print(f"  np.load per-sample .npy       {base:>8.0f} samples/s  (baseline)")
-    print(f"  ratio SegmentationDataset[zstd] / np.load: {figures['zstd'] / base:.2f}")
-    sps = median(lambda r: loader_per_s(scratch / "zstd", n_reads, r), repeats)
-    print(f"  DataLoader(2 workers, fork)   {sps:>8.0f} samples/s  (zstd, batch 32, incl. collate)")
-    sps = median(lambda r: loader_per_s(None, n_reads, r, res), repeats)
     print(
-        f"  DataLoader over zero tensors  {sps:>8.0f} samples/s  (same shapes: the loader's ceiling)"
+        f"| np.load per-sample .npy (baseline) | {median(lambda r: reads_per_s(load, n, n_reads, r), repeats):.0f} |"
     )
+    first = scratch / _name(codecs[0]).replace(" ", "-")
+    sps = median(lambda r: loader_per_s(first, n_reads, r), repeats)
+    print(f"| DataLoader(2 workers, fork), {_name(codecs[0])}, batch 32 | {sps:.0f} |")
+    sps = median(lambda r: loader_per_s(None, n_reads, r, res), repeats)
+    print(f"| DataLoader over zero tensors (the loader's ceiling) | {sps:.0f} |")
 
 
 def main() -> None:
@@ -209,19 +241,23 @@ def main() -> None:
     ap.add_argument("--shard", type=int, default=128)
     ap.add_argument("--reads", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--codecs", nargs="+", default=["gzip:1", "gzip:4", "gzip:6", "zstd:3", "none"])
+    ap.add_argument("--gen-samples", type=int, default=8, help="samples to time render + label on")
     ap.add_argument(
         "--dir", type=Path, default=None, help="scratch directory (default: a temp dir)"
     )
     args = ap.parse_args()
+    codecs = [parse_codec(c) for c in args.codecs]
     torch.set_num_threads(1)
     data = synthetic(args.n, args.res)
     raw_mb = sum(v.nbytes for v in data.values()) / 1e6
     print(
         f"data: {args.n} samples at {args.res}x{args.res}, {raw_mb:.1f} MB raw, shard size {args.shard}"
     )
+    gen_s = generation_seconds_per_sample(args.res, args.gen_samples)
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
-        write_figures(Path(tmp), data, args.shard, args.repeats)
-        read_figures(Path(tmp), args.n, args.res, args.reads, args.repeats)
+        write_figures(Path(tmp), data, args.shard, args.repeats, codecs, gen_s)
+        read_figures(Path(tmp), args.n, args.res, args.reads, args.repeats, codecs)
 
 
 if __name__ == "__main__":
