@@ -69,7 +69,7 @@ def folder_training_images(folder: Path, resolution: int) -> torch.Tensor:
     return torch.from_numpy(batch.images).permute(0, 3, 1, 2).contiguous()
 
 
-def toy_fidelity(n_images: int = 1000, *, seed: int = 0) -> Callable[[Generator], dict[str, float]]:
+def toy_fidelity(n_images: int = 500, *, seed: int = 0) -> Callable[[Generator], dict[str, float]]:
     """A scorer of generators: KID (x 1000) between ``n_images`` samples (truncation 1) and as many
     real renders, both embedded by the oracle net's pooled encoder features."""
     from datasetgan import toyfaces
@@ -99,7 +99,7 @@ def toy_fidelity(n_images: int = 1000, *, seed: int = 0) -> Callable[[Generator]
     return score
 
 
-def score_snapshots(out: Path, *, n_images: int = 1000) -> list[dict[str, float]]:
+def score_snapshots(out: Path, *, n_images: int = 500) -> list[dict[str, float]]:
     """Score every ``out/snapshots/step-*`` that ``out/metrics.jsonl`` has no row for; returns all
     rows, by step."""
     path = out / METRICS_FILE
@@ -169,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     fid = sub.add_parser("fidelity", help="KID of every snapshot of a train-gan run")
     fid.add_argument("run", type=Path, help="the --out folder of datasetgan train-gan")
-    fid.add_argument("--n", type=int, default=1000, help="generated and real images each")
+    fid.add_argument("--n", type=int, default=500, help="generated and real images each")
     fid.add_argument("--threads", type=int, default=0)
     args = parser.parse_args(argv)
     if args.threads:

@@ -1,4 +1,5 @@
-"""The oracle annotator against exact masks, clean and degraded; the IoU function on hand-made cases."""
+"""The oracle annotator (the shipped expert net) against exact masks, clean and degraded; the IoU
+function on hand-made cases."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from datasetgan.interpreter.validation import confusion_matrix, mean_iou
 from datasetgan.toyfaces.oracle import oracle_annotate, oracle_annotate_batch
 from datasetgan.toyfaces.perturb import degrade, gaussian_blur
 
-# Measured on seeds 0..499 (docs/toyfaces.md): clean 0.980, blur 0.5 + noise 3 + 5% cast 0.969.
-# The thresholds leave room for the smaller sample used here.
+# Measured on these 60 images: clean 0.902 (weakest class, brows, 0.76), blur 0.5 + noise 3 + 5%
+# cast 0.886; on seeds 0-299: 0.898 and 0.881 (docs/toyfaces.md).
 
 
 @pytest.fixture(scope="module")
@@ -22,15 +23,15 @@ def faces() -> tuple[np.ndarray, np.ndarray]:
 def test_oracle_matches_exact_masks_on_clean_renders(faces: tuple[np.ndarray, np.ndarray]) -> None:
     images, masks = faces
     r = mean_iou(oracle_annotate_batch(images), masks, toyfaces.K)
-    assert r.miou >= 0.965, r.per_class
-    assert np.nanmin(r.per_class) >= 0.93, r.per_class
+    assert r.miou >= 0.88, r.per_class
+    assert np.nanmin(r.per_class) >= 0.7, r.per_class
 
 
 def test_oracle_survives_blur_noise_and_colour_cast(faces: tuple[np.ndarray, np.ndarray]) -> None:
     images, masks = faces
     bad = degrade(images, blur=0.5, noise=3.0, shift=0.05, rng=np.random.default_rng(0))
     r = mean_iou(oracle_annotate_batch(bad), masks, toyfaces.K)
-    assert r.miou >= 0.95, r.per_class
+    assert r.miou >= 0.86, r.per_class
 
 
 def test_oracle_shapes_and_refusals() -> None:
@@ -40,7 +41,7 @@ def test_oracle_shapes_and_refusals() -> None:
     assert np.array_equal(oracle_annotate_batch(s.image[None])[0], mask)
     with pytest.raises(ValueError, match="expected uint8"):
         oracle_annotate(s.image.astype(np.float32))
-    # any size works: a 32x48 crop
+    # any size that is a multiple of 8 works: a 32x48 crop
     assert oracle_annotate(s.image[:32, :48].copy()).shape == (32, 48)
 
 
