@@ -82,6 +82,15 @@ def run_jobs(
     return [results[i] for i in range(len(jobs))]
 
 
+def nanmean_columns(rows: Sequence[Sequence[float]]) -> np.ndarray:
+    """Column means over the finite values of ``rows`` (NaN where a column has none)."""
+    a = np.asarray(rows, dtype=np.float64)
+    finite = np.isfinite(a)
+    counts = finite.sum(0)
+    sums = np.where(finite, a, 0.0).sum(0)
+    return np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
+
+
 def summarize(results: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per row ("real-16", ...): mIoU mean and std over seeds, per-seed mIoU, per-class mean IoU,
     training-set size, and the seconds of all its runs."""

@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from datasetgan import toyfaces
+from datasetgan.demo.comparison import nanmean_columns
 from datasetgan.demo.config import DemoConfig, StepLog
 from datasetgan.demo.steps import STEPS, annotated_pairs
 from datasetgan.models.imaging import grid_image, heat, overlay, save_png, to_uint8
@@ -197,7 +198,7 @@ def per_class_table(cfg: DemoConfig, r: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def _mean_per_class(iq: dict[str, Any]) -> list[float]:
-    return [float(v) for v in np.nanmean([q["all"]["per_class"] for q in iq["per_seed"]], 0)]
+    return [float(v) for v in nanmean_columns([q["all"]["per_class"] for q in iq["per_seed"]])]
 
 
 def embedding_lines(r: dict[str, dict[str, Any]]) -> list[str]:
