@@ -7,7 +7,7 @@ on many real renders with exact masks (seeds from ``ORACLE_FIRST_SEED``, disjoin
 range used for evaluation) and on generator-like degradations of them (blur, noise, colour casts).
 Like a person who has seen many faces, it never sees the mask of the image it annotates.
 
-The shipped weights are in ``oracle/`` beside this module; ``python -m datasetgan.toyfaces
+The shipped weights are in ``oracle_net/`` beside this module; ``python -m datasetgan.toyfaces
 train-oracle`` makes them again. Its agreement with the exact masks is measured in docs/toyfaces.md.
 """
 
@@ -22,7 +22,7 @@ import torch
 from datasetgan.toyfaces.domain import K
 from datasetgan.toyfaces.segnet import SegNet, SegNetConfig, SegTrainConfig, load_segnet
 
-ORACLE_DIR = Path(__file__).resolve().parent / "oracle"
+ORACLE_DIR = Path(__file__).resolve().parent / "oracle_net"
 ORACLE_FIRST_SEED = 3_000_000
 ORACLE_NET = SegNetConfig(n_classes=K, widths=(24, 48, 96, 192))
 ORACLE_TRAINING = SegTrainConfig(
