@@ -178,6 +178,9 @@ def train_encoder(
     units: Annotated[str | None, typer.Option(help="blocks per stage, e.g. 3,4,14,3")] = None,
     widths: Annotated[str | None, typer.Option(help="stage widths, e.g. 64,128,256,512")] = None,
     se_reduction: Annotated[int | None, typer.Option(help="SE reduction (default 16)")] = None,
+    iterations: Annotated[
+        int, typer.Option(help="> 1: a ReStyle encoder refining its code in this many passes")
+    ] = 1,
     init: Annotated[
         Path | None, typer.Option(help="encoder folder / pSp file to fine-tune")
     ] = None,
@@ -197,7 +200,8 @@ def train_encoder(
     params = build(
         TrainEncoderParams, generator=generator, out=out, images=images, source=source,
         encoder={"kind": kind, "input_size": input_size, "units": _ints(units),
-                 "widths": _ints(widths), "se_reduction": se_reduction}, init=init, steps=steps,
+                 "widths": _ints(widths), "se_reduction": se_reduction, "iterations": iterations},
+        init=init, steps=steps,
         batch_size=batch_size, learning_rate=learning_rate, lpips_lambda=lpips_lambda,
         lpips_trunk=lpips_trunk, checkpoint_every=checkpoint_every, seed=seed, threads=threads,
     )  # fmt: skip

@@ -31,6 +31,7 @@ from datasetgan.models.encoders.losses import lpips_per_image, mse_per_image, to
 from datasetgan.models.encoders.networks import Encoder
 from datasetgan.models.encoders.preprocess import fit_input
 from datasetgan.models.encoders.psp_format import load_psp_checkpoint
+from datasetgan.models.encoders.restyle import encode_images
 from datasetgan.models.imaging import (
     ImageFailure,
     ImageReadConfig,
@@ -154,7 +155,7 @@ def embed_images(
     targets = fit_input(images.to(w_avg_of(generator)), generator.resolution)
     encoder.eval()
     with torch.no_grad():
-        ws0 = encoder(fit_input(targets, encoder.config.input_size))
+        ws0 = encode_images(encoder, generator, targets)
     mse0, lp0, recon = _metrics(generator, ws0, targets, lpips, config.metrics_size)
     ws, mse1, lp1, noise = ws0, mse0, lp0, None
     if config.refine == "optimize":

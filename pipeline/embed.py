@@ -202,8 +202,12 @@ def fit_encoder(p: TrainEncoderParams) -> dict[str, Any]:
     g = load_generator(p.generator)
     spec = p.encoder
     arch = {
-        k: v for k, v in spec.model_dump(exclude={"kind", "input_size"}).items() if v is not None
+        k: v
+        for k, v in spec.model_dump(exclude={"kind", "input_size", "iterations"}).items()
+        if v is not None
     }
+    if spec.iterations > 1:  # ReStyle: the image and the current reconstruction in, a residual out
+        arch |= {"iterations": spec.iterations, "input_nc": 6, "offset": "none"}
     init: EncoderConfig | str = (
         str(p.init)
         if p.init

@@ -26,6 +26,10 @@ class EncoderConfig:
     ``[0, coarse_ind)`` read the coarsest map, ``[coarse_ind, middle_ind)`` the middle one, the rest
     the finest. ``offset="latent_avg"`` adds the generator's mean W to the output (pSp's
     ``start_from_latent_avg``). The released models are ``EncoderConfig.released(kind, n_styles)``.
+
+    ``iterations > 1`` makes it a ReStyle encoder (:mod:`models.encoders.restyle`): its input is the
+    image and the current reconstruction (``input_nc=6``), its output a residual added to the
+    current code (``offset="none"``), applied ``iterations`` times from the mean W.
     """
 
     kind: str = "psp"
@@ -40,6 +44,7 @@ class EncoderConfig:
     coarse_ind: int = 3
     middle_ind: int = 7
     offset: str = "latent_avg"
+    iterations: int = 1
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "units", tuple(int(u) for u in self.units))
@@ -60,6 +65,14 @@ class EncoderConfig:
             raise EncoderConfigError(
                 f"EncoderConfig: got n_styles={self.n_styles}, style_dim={self.style_dim}, "
                 f"input_nc={self.input_nc}, expected all >= 1"
+            )
+        if self.iterations < 1 or (
+            self.iterations > 1 and (self.input_nc, self.offset) != (6, "none")
+        ):
+            raise EncoderConfigError(
+                f"EncoderConfig: got iterations={self.iterations}, input_nc={self.input_nc}, "
+                f"offset={self.offset!r}; expected iterations >= 1, and for ReStyle (iterations > 1) "
+                "input_nc=6 and offset='none'"
             )
         if not 1 <= self.coarse_ind <= self.middle_ind:
             raise EncoderConfigError(
@@ -89,6 +102,11 @@ class EncoderConfig:
                 f"released: got depth={depth}, expected one of {tuple(IR_DEPTHS)}"
             )
         return cls(kind=kind, n_styles=n_styles, units=IR_DEPTHS[depth], input_nc=input_nc)
+
+    @classmethod
+    def restyle(cls, base: EncoderConfig, iterations: int = 5) -> EncoderConfig:
+        """``base``'s architecture as a ReStyle encoder (6 input channels, residual output)."""
+        return dataclasses.replace(base, input_nc=6, offset="none", iterations=iterations)
 
     @property
     def fpn_width(self) -> int:

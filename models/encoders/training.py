@@ -23,6 +23,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from datasetgan.models.encoders import restyle
 from datasetgan.models.encoders.data import ImageFolderSource, TrainBatch, sample_batch
 from datasetgan.models.encoders.errors import EncoderConfigError
 from datasetgan.models.encoders.generator_access import device_of
@@ -163,6 +164,11 @@ class EncoderTrainer:
             raise EncoderConfigError(
                 "TrainConfig.lpips_lambda > 0 needs images >= 16 px; set it to 0"
             )
+        if encoder.config.iterations > 1 and config.disc_lambda > 0:
+            raise EncoderConfigError(
+                "a ReStyle encoder (iterations > 1) is trained without the latent discriminator; "
+                "set disc_lambda to 0"
+            )
         if (encoder.n_styles, encoder.config.style_dim) != (generator.n_latent, generator.w_dim):
             raise EncoderConfigError(
                 f"encoder gives [{encoder.n_styles}, {encoder.config.style_dim}] codes, generator "
@@ -199,7 +205,10 @@ class EncoderTrainer:
         return stage
 
     def encode(self, images: Tensor) -> Tensor:
-        """``[N, 3, R, R] -> [N, L, D]`` through the encoder (resized to its input size)."""
+        """``[N, 3, R, R] -> [N, L, D]`` through the encoder (resized to its input size; ReStyle
+        encoders make all their passes)."""
+        if self.encoder.config.iterations > 1:
+            return restyle.encode(self.encoder, self.generator, images)[-1]
         return self.encoder(fit_input(images, self.encoder.config.input_size))
 
     def step(self) -> dict[str, float]:
@@ -210,19 +219,37 @@ class EncoderTrainer:
         logs: dict[str, float] = {}
         if self.discriminator is not None:
             logs |= self._discriminator_step(batch)
-        loss, terms = self.losses(batch, stage)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if self.encoder.config.iterations > 1:
+            loss, terms = self._restyle_passes(batch, stage)
+        else:
+            loss, terms = self.losses(batch, stage)
+            loss.backward()
         self.optimizer.step()
         self.step_done += 1
         logs |= {k: float(v.detach()) for k, v in terms.items()}
         logs |= {"loss": float(loss.detach()), "stage": float(stage)}
         return logs
 
+    def _restyle_passes(self, batch: TrainBatch, stage: int) -> tuple[Tensor, dict[str, Tensor]]:
+        """ReStyle: the encoder's passes from the mean code, a loss and backward pass after each
+        (the code and image between passes detached); returns the last pass's loss and terms."""
+        w, y = restyle.start(self.encoder, self.generator, batch.images.shape[0])
+        for _ in range(self.encoder.config.iterations):
+            w = restyle.step(self.encoder, batch.images, w.detach(), y.detach())
+            loss, terms, y = self._losses_of(w, batch, stage)
+            loss.backward()
+        return loss, terms
+
     def losses(self, batch: TrainBatch, stage: int) -> tuple[Tensor, dict[str, Tensor]]:
         """Weighted total and the unweighted terms (batch means) for ``batch``."""
+        loss, terms, _ = self._losses_of(self.encode(batch.images), batch, stage)
+        return loss, terms
+
+    def _losses_of(
+        self, ws: Tensor, batch: TrainBatch, stage: int
+    ) -> tuple[Tensor, dict[str, Tensor], Tensor]:
         cfg = self.config
-        ws = self.encode(batch.images)
         recon = self.generator.synthesize(ws, noise_mode="const", taps="none").image
         a, b = to_loss_size(recon, cfg.loss_size), to_loss_size(batch.images, cfg.loss_size)
         terms: dict[str, Tensor] = {"l2": mse_per_image(a, b).mean()}
@@ -249,7 +276,7 @@ class EncoderTrainer:
             terms["adv"] = adversarial_per_image(self.discriminator, ws, dims).mean()
             weights["adv"] = cfg.disc_lambda
         total = sum((weights[k] * v for k, v in terms.items()), ws.new_zeros(()))
-        return total, terms
+        return total, terms, recon
 
     def _disc_dims(self, stage: int) -> int:
         return stage + 1 if self.config.progressive != "none" else self.encoder.n_styles
