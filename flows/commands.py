@@ -64,9 +64,31 @@ def sample(
 
 def train_interpreter(
     generator: Annotated[Path, typer.Argument(help="generator checkpoint")],
-    annotations: Annotated[Path, typer.Option(help="folder of masks <sample id>.png + classes")],
-    samples: Annotated[Path, typer.Option(help="samples store the annotated images came from")],
     out: Annotated[Path, typer.Option(help="interpreter folder to write")],
+    annotations: Annotated[
+        Path | None, typer.Option(help="folder of masks <sample id>.png + classes")
+    ] = None,
+    samples: Annotated[
+        Path | None, typer.Option(help="samples store the annotated images came from")
+    ] = None,
+    real_images: Annotated[
+        Path | None, typer.Option(help="folder of annotated real images (HandsOff)")
+    ] = None,
+    real_masks: Annotated[
+        Path | None, typer.Option(help="their masks, named like the images")
+    ] = None,
+    encoder: Annotated[
+        Path | None, typer.Option(help="encoder that inverts the real images")
+    ] = None,
+    classes: Classes = None,
+    refine: Annotated[str, typer.Option(help="none | optimize (the real images' codes)")] = "none",
+    refine_steps: Annotated[int, typer.Option(help="optimisation steps per real image")] = 100,
+    latent_pull: Annotated[
+        float, typer.Option(help="pull of refinement towards the encoder's code")
+    ] = 0.0,
+    lpips_trunk: Annotated[
+        str, typer.Option(help="none | imagenet | <.pth> (refinement, metrics)")
+    ] = "none",
     members: Annotated[int, typer.Option(help="ensemble members")] = 10,
     max_steps: Annotated[int, typer.Option(help="most training steps")] = 3000,
     eval_every: Annotated[int, typer.Option(help="steps between validations")] = 100,
@@ -79,9 +101,10 @@ def train_interpreter(
     suggest: Annotated[int, typer.Option(help="suggest this many samples to annotate next")] = 0,
     logs: Logs = False,
 ) -> None:
-    """Train the interpreter (pixel-classifier ensemble) on annotated samples."""
+    """Train the interpreter on annotated generated samples, annotated real images, or both."""
     values: dict[str, Any] = dict(locals())
     values.pop("logs")
+    values["classes"] = parse_classes(classes)
     from datasetgan.pipeline.params import TrainInterpreterParams
 
     params = build(TrainInterpreterParams, **values)

@@ -53,6 +53,9 @@ class RefineConfig:
     w_noise: float = 0.0
     w_noise_ramp: float = 0.75
     loss_size: int = 256
+    pull_lambda: float = (
+        0.0  # weight of mean (w - w_start)^2: keeps the code near the encoder's (HandsOff)
+    )
 
     def __post_init__(self) -> None:
         if self.noise not in NOISE_MODES:
@@ -69,7 +72,16 @@ class RefineConfig:
             raise EncoderConfigError(
                 "RefineConfig: lr_rampup, lr_rampdown, w_noise_ramp must be in (0, 1]"
             )
-        if min(self.mse_lambda, self.lpips_lambda, self.noise_regularize, self.w_noise) < 0:
+        if (
+            min(
+                self.mse_lambda,
+                self.lpips_lambda,
+                self.noise_regularize,
+                self.w_noise,
+                self.pull_lambda,
+            )
+            < 0
+        ):
             raise EncoderConfigError("RefineConfig: loss weights and w_noise must be >= 0")
 
     def lr_at(self, t: float) -> float:
@@ -214,6 +226,8 @@ def _optimise(
             else ws + jitter * torch.randn(ws.shape, generator=rng).to(ws)
         )
         per_image = objective(ws_in, noises)
+        if cfg.pull_lambda > 0:  # stay near the starting (encoder's) code
+            per_image = per_image + cfg.pull_lambda * (ws - ws_init).square().mean((1, 2))
         best.update(step, per_image.detach(), ws, noises)
         history.append(per_image.detach())
         if progress is not None:

@@ -22,12 +22,15 @@ from datasetgan.interpreter import (
     rank_candidates,
     train_interpreter,
 )
+from datasetgan.interpreter.annotations import AnnotationSet
+from datasetgan.interpreter.real import REAL_FIRST_ID, merge
 from datasetgan.models.fingerprint import state_dict_sha256
 from datasetgan.models.imaging import to_uint8, write_preview
 from datasetgan.models.runtime import tune_cpu_allocator
 from datasetgan.models.stylegan2 import Generator, load_generator
 from datasetgan.pipeline import progress
 from datasetgan.pipeline.errors import ModelMismatchError
+from datasetgan.pipeline.inversion import RealImages, invert_real_images
 from datasetgan.pipeline.params import TrainInterpreterParams
 from datasetgan.storage import ShardedStore, default_palette
 
@@ -39,21 +42,28 @@ def check_annotations(p: TrainInterpreterParams) -> dict[str, Any]:
     """Refuse, before training, a samples store drawn by another generator (the masks themselves
     were checked when ``p`` was built: :func:`datasetgan.pipeline.params.check_masks`)."""
     g = load_generator(p.generator)
-    store = ShardedStore.open(p.samples)
-    recorded = store.provenance.fingerprints.get("generator")
-    actual = state_dict_sha256(g)
-    if recorded != actual:
-        raise ModelMismatchError(
-            f"samples {p.samples}",
-            f"drawn with generator {str(recorded)[:16]}..., but {p.generator} is {actual[:16]}...",
-            "the generator the annotated samples came from",
-        )
-    ann = load_annotations(p.annotations, shape=(g.resolution, g.resolution))
-    return {"annotated": len(ann), "ids": list(ann.ids), "class_names": list(ann.class_names)}
+    out: dict[str, Any] = {"annotated": 0, "ids": [], "class_names": []}
+    if p.samples is not None and p.annotations is not None:
+        store = ShardedStore.open(p.samples)
+        recorded = store.provenance.fingerprints.get("generator")
+        actual = state_dict_sha256(g)
+        if recorded != actual:
+            raise ModelMismatchError(
+                f"samples {p.samples}",
+                f"drawn with generator {str(recorded)[:16]}..., but {p.generator} is {actual[:16]}...",
+                "the generator the annotated samples came from",
+            )
+        ann = load_annotations(p.annotations, shape=(g.resolution, g.resolution))
+        out = {"annotated": len(ann), "ids": list(ann.ids), "class_names": list(ann.class_names)}
+    if p.real_images is not None:
+        out["real_images"] = len(list(p.real_images.iterdir()))
+    return out
 
 
 def fit(p: TrainInterpreterParams) -> dict[str, Any]:
-    """Train the ensemble, save it to ``p.out`` with ``report.json``; returns the report (JSON-able)."""
+    """Train the ensemble, save it to ``p.out`` with ``report.json``; returns the report (JSON-able).
+    Real images are inverted first; their codes, files and reconstruction errors are kept beside
+    the interpreter (``real_codes.npy``, ``report.json``'s ``real_images``)."""
     tune_cpu_allocator()
     if p.threads:
         torch.set_num_threads(p.threads)
@@ -68,11 +78,33 @@ def fit(p: TrainInterpreterParams) -> dict[str, Any]:
         eval_every=p.eval_every,
     )
     g = load_generator(p.generator)
-    interp, report = train_interpreter(g, p.annotations, p.samples, config, progress=_progress)
+    ann, latents, real = training_set(p, g)
+    interp, report = train_interpreter(g, ann, latents, config, progress=_progress)
     interp.save(p.out)
     data = report.to_dict() | {"config": config.to_dict(), "interpreter": str(p.out)}
+    if real is not None:
+        data["real_images"] = real.rows
+        np.save(p.out / "real_codes.npy", real.codes)
     (p.out / REPORT_FILE).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     return data
+
+
+def training_set(
+    p: TrainInterpreterParams, g: Generator
+) -> tuple[AnnotationSet, dict[int, torch.Tensor], RealImages | None]:
+    """The annotated generated samples and/or real images, with their W+ codes by id."""
+    sets, latents = [], {}
+    if p.annotations is not None and p.samples is not None:
+        ann = load_annotations(p.annotations, shape=(g.resolution, g.resolution))
+        sets.append(ann)
+        latents.update(latents_from_store(p.samples, ann.ids))
+    real = None
+    if p.real_images is not None and p.real_masks is not None and p.encoder is not None:
+        real = invert_real_images(p, g)
+        sets.append(real.annotations)
+        latents.update(real.latents)
+    merged = sets[0] if len(sets) == 1 else merge(sets[0], sets[1])
+    return merged, latents, real
 
 
 def _progress(event: TrainProgress) -> None:
@@ -89,9 +121,10 @@ def review(p: TrainInterpreterParams, report: dict[str, Any]) -> dict[str, Any]:
     g = load_generator(p.generator)
     interp = load_interpreter(p.out, generator=g)
     ids = list(report["val_ids"] or report["train_ids"])[:PREVIEW_IMAGES]
-    preview = _preview(p.out.with_name(f"{p.out.name}-preview.png"), g, interp, p.samples, ids)
+    path = p.out.with_name(f"{p.out.name}-preview.png")
+    preview = _preview(path, g, interp, _codes(p, report, ids), ids, _palette(p, interp.n_classes))
     suggestions: list[dict[str, Any]] = []
-    if p.suggest:
+    if p.suggest and p.samples is not None:
         annotated = [*report["train_ids"], *report["val_ids"]]
         ranked = rank_candidates(
             interp, g, latents_from_store(p.samples), exclude=annotated, top=p.suggest
@@ -103,13 +136,31 @@ def review(p: TrainInterpreterParams, report: dict[str, Any]) -> dict[str, Any]:
     return {"preview": str(preview), "suggestions": suggestions}
 
 
-def _preview(path: Path, g: Generator, interp: Any, samples: Path, ids: list[int]) -> Path:
-    codes = latents_from_store(samples, ids)
+def _codes(
+    p: TrainInterpreterParams, report: dict[str, Any], ids: list[int]
+) -> dict[int, torch.Tensor]:
+    """W+ codes of trained-on ids: generated samples from their store, real images from
+    ``real_codes.npy``."""
+    out: dict[int, torch.Tensor] = {}
+    generated = [i for i in ids if i < REAL_FIRST_ID]
+    if generated and p.samples is not None:
+        out.update(latents_from_store(p.samples, generated))
+    rows = {r["id"]: r["code_row"] for r in report.get("real_images", []) if r["id"] is not None}
+    if any(i in rows for i in ids):
+        codes = np.load(p.out / "real_codes.npy")
+        out.update({i: torch.from_numpy(codes[rows[i]]) for i in ids if i in rows})
+    return out
+
+
+def _palette(p: TrainInterpreterParams, n_classes: int) -> Any:
+    palette = ShardedStore.open(p.samples).spec.palette if p.samples is not None else ()
+    return palette if len(palette) == n_classes else default_palette(n_classes)
+
+
+def _preview(path: Path, g: Generator, interp: Any, codes: dict[int, torch.Tensor], ids: list[int],
+             palette: Any) -> Path:  # fmt: skip
     ws = torch.stack([codes[i] for i in ids])
     image, result = interp.render_and_label(g, ws, maps=("uncertainty",))
-    palette = ShardedStore.open(samples).spec.palette
-    if len(palette) != interp.n_classes:  # samples drawn without a class list
-        palette = default_palette(interp.n_classes)
     return write_preview(
         path, to_uint8(image), result.labels.numpy(), result.uncertainty.numpy(), palette
     )

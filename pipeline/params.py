@@ -153,13 +153,29 @@ class SampleParams(Params):
 
 
 class TrainInterpreterParams(Params):
-    """train_interpreter: annotation masks + the samples store they were drawn from -> interpreter."""
+    """train_interpreter: annotated generated samples (masks + the samples store they were drawn
+    from), annotated real images (images + masks + an encoder to invert them, HandsOff), or both
+    -> interpreter."""
 
     generator: Checkpoint
-    annotations: Path = Field(
-        description="folder of PNG masks named by sample id + classes.txt/json"
+    annotations: Path | None = Field(
+        None, description="folder of PNG masks named by sample id + classes.txt/json"
     )
-    samples: Path = Field(description="the samples store the annotated images came from")
+    samples: Path | None = Field(
+        None, description="the samples store the annotated images came from"
+    )
+    real_images: Path | None = Field(None, description="folder of real images (HandsOff)")
+    real_masks: Path | None = Field(None, description="their masks, named like the images")
+    encoder: Path | None = Field(None, description="encoder folder or pSp/e4e file to invert them")
+    classes: list[str] | None = Field(None, description="class list of the real masks")
+    refine: Literal["none", "optimize"] = "none"
+    refine_steps: int = Field(100, ge=1)
+    latent_pull: float = Field(
+        0.0, ge=0.0, description="pull of refinement towards the encoder's code"
+    )
+    lpips_trunk: str = Field(
+        "none", description="LPIPS of refinement and metrics: none | imagenet | <.pth>"
+    )
     out: Path = Field(description="interpreter folder to write")
     members: int = Field(10, ge=1, le=64)
     max_steps: int = Field(3000, ge=1)
@@ -172,24 +188,63 @@ class TrainInterpreterParams(Params):
     threads: int = Field(0, ge=0, description="torch threads (0 = torch's default)")
     suggest: int = Field(0, ge=0, description="rank this many unannotated samples to annotate next")
 
-    @field_validator("annotations")
+    @field_validator("annotations", "real_images", "real_masks")
     @classmethod
-    def _annotations_dir(cls, v: Path) -> Path:
-        if not v.is_dir():
-            raise ValueError(f"annotations {v}: not a folder; expected PNG masks and a class list")
+    def _folder(cls, v: Path | None) -> Path | None:
+        if v is not None and not v.is_dir():
+            raise ValueError(f"{v}: not a folder; expected images or PNG masks")
         return v
 
     @field_validator("samples")
     @classmethod
-    def _samples_store(cls, v: Path) -> Path:
-        return _store_dir(v, "samples")
+    def _samples_store(cls, v: Path | None) -> Path | None:
+        return None if v is None else _store_dir(v, "samples")
 
     @model_validator(mode="after")
     def _masks(self) -> TrainInterpreterParams:
-        """Every mask read and checked against the samples store (its image size, its sample ids,
-        the classes it was drawn for), before any model loads; all bad masks in one error."""
-        check_masks(self.annotations, self.samples)
+        """Every mask read and checked (against the samples store, or against its real image),
+        before any model loads; all bad masks in one error."""
+        generated = (self.annotations, self.samples)
+        real = (self.real_images, self.real_masks, self.encoder)
+        if any(v is not None for v in generated) and None in generated:
+            raise ValueError("give both --annotations and --samples (annotated generated samples)")
+        if any(v is not None for v in real) and None in real:
+            raise ValueError(
+                "give --real-images, --real-masks and --encoder together (annotated real images)"
+            )
+        if None in generated and None in real:
+            raise ValueError(
+                "nothing to train on: give --annotations/--samples, --real-images/--real-masks/--encoder, or both"
+            )
+        if self.annotations is not None and self.samples is not None:
+            check_masks(self.annotations, self.samples)
+        if self.real_images is not None and self.real_masks is not None:
+            _existing(self.encoder or Path(), "encoder", "an encoder folder or a pSp/e4e .pt file")
+            check_real_masks(self.real_images, self.real_masks, self.real_class_names())
+            _check_lpips_trunk(self.lpips_trunk, choices="'none', 'imagenet' or a VGG16 .pth path",
+                               why="for the real images' refinement and metrics")  # fmt: skip
         return self
+
+    def real_class_names(self) -> list[str]:
+        """--classes, else classes.json / classes.txt beside the real masks."""
+        from datasetgan.interpreter.annotations import CLASS_FILES, read_class_names
+
+        if self.classes:
+            return list(self.classes)
+        assert self.real_masks is not None
+        for name in CLASS_FILES:
+            if (self.real_masks / name).is_file():
+                return list(read_class_names(self.real_masks / name))
+        raise ValueError(
+            f"real masks {self.real_masks}: no class list; expected --classes or classes.json beside them"
+        )
+
+
+def check_real_masks(images: Path, masks: Path, class_names: list[str]) -> None:
+    """AnnotationError (a ValueError) naming every real image without a usable mask."""
+    from datasetgan.interpreter.real import pair_real_images
+
+    pair_real_images(images, masks, n_classes=len(class_names))
 
 
 def check_masks(annotations: Path, samples: Path) -> None:
