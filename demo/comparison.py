@@ -18,14 +18,16 @@ from typing import Any
 
 import numpy as np
 
-KINDS = ("real", "generated", "generated_drop")
+KINDS = ("real", "generated", "generated_drop", "handsoff")
 
 
 @dataclass(frozen=True)
 class SegJob:
     """One segnet run: train on (kind, n annotations, seed), test on the shared real renders."""
 
-    kind: str  # "real" (a), "generated" (b) or "generated_drop" (c)
+    kind: (
+        str  # "real" (a), "generated" (b), "generated_drop" (c) or "handsoff" (HandsOff's dataset)
+    )
     n_annotated: int
     seed: int
     steps: int

@@ -129,6 +129,7 @@ def comparison_table(cfg: DemoConfig, r: dict[str, dict[str, Any]]) -> list[str]
     """(a)-(d) for the main annotation count, each mean ± std over the seeds."""
     rows, n, iq = r["segnet"]["rows"], cfg.n_annotate, r["interpreter_quality"]
     a, b, c = rows[f"real-{n}"], rows[f"generated-{n}"], rows[f"generated_drop-{n}"]
+    h = rows[f"handsoff-{n}"]
     seeds = len(cfg.seeds)
     return [
         f"| | mIoU on {a['n_test']} real renders (exact masks), mean ± std over {seeds} seeds |",
@@ -136,6 +137,8 @@ def comparison_table(cfg: DemoConfig, r: dict[str, dict[str, Any]]) -> list[str]
         f"| (a) segnet on **{n} real renders with exact masks** | {_pm(a)} |",
         f"| (b) segnet on the **{b['n_train']} generated pairs** (from {n} annotated samples) | {_pm(b)} |",
         f"| (c) (b) without the {cfg.drop_uncertain:.0%} most uncertain ({c['n_train']} pairs) | {_pm(c)} |",
+        f"| HandsOff: segnet on {h['n_train']} pairs generated with an interpreter trained on the (a) "
+        f"renders of seed 0 through inversion (no generated sample annotated) | {_pm(h)} |",
         f"| (d) interpreter–annotator **agreement** on {len(cfg.seeds)} x {cfg.n_eval_generated} held-out "
         f"generated samples (agreement with the oracle annotator, not accuracy) | {_pm(iq)} |",
     ]  # fmt: skip
@@ -188,6 +191,7 @@ def per_class_table(cfg: DemoConfig, r: dict[str, dict[str, Any]]) -> list[str]:
         (f"(a) {n} real", rows[f"real-{n}"]["per_class"]),
         (f"(b) generated ({n} annotated)", rows[f"generated-{n}"]["per_class"]),
         ("(c) uncertain dropped", rows[f"generated_drop-{n}"]["per_class"]),
+        ("HandsOff", rows[f"handsoff-{n}"]["per_class"]),
         ("(d) interpreter vs annotator", _mean_per_class(r["interpreter_quality"])),
         ("real images via encoder", r["embedding_quality"]["labels"]["per_class"]),
     ]

@@ -6,11 +6,13 @@
 3. train the interpreter on 16 (``train_interpreter`` flow);
 4. generate labelled pairs into ``<out>/dataset`` (``generate_dataset`` flow);
 5. the same for 8 and 32 annotations, without Prefect (``pipeline.runs``), for the curve;
-6. embed real procedural images into W+ (``embed_dataset`` flow, labels from the interpreter);
-7. measure (libraries): the fair comparison (the same segnet trained on as many real renders with
-   exact masks as annotated samples, on the generated pairs, and on them without the most uncertain,
-   over 3 seeds, tested on real renders), interpreter-annotator agreement, real-image labels;
-8. write ``report.md`` and its PNGs.
+6. HandsOff: an interpreter from 16 real renders with exact masks through inversion, its dataset;
+7. embed real procedural images into W+ (``embed_dataset`` flow, labels from the interpreter);
+8. measure (libraries): the fair comparison (the same segnet trained on as many real renders with
+   exact masks as annotated samples, on the generated pairs, on them without the most uncertain,
+   and on HandsOff's pairs, over 3 seeds, tested on real renders), interpreter-annotator
+   agreement, real-image labels;
+9. write ``report.md`` and its PNGs.
 
 Every step writes ``<out>/steps/<name>.json`` (its results and seconds) when it finishes; a re-run
 skips finished steps (and the flows resume their stores), so an interrupted demo continues.
@@ -60,7 +62,7 @@ def run_demo(
         log.results[key] = _run_step(cfg, key, title, fn, log, say)
     if not report:
         return cfg.out / "steps"
-    say("8. report ...")
+    say("9. report ...")
     path = write_report(cfg, log)
     progress.report("demo steps", total, total)
     return path

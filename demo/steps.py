@@ -5,6 +5,7 @@ JSON-able result; :data:`STEPS` is their order."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -142,6 +143,36 @@ def step_curve(cfg: DemoConfig) -> dict[str, Any]:
     return out
 
 
+def step_handsoff(cfg: DemoConfig) -> dict[str, Any]:
+    """HandsOff: the interpreter from the (a) baseline's first real renders with their exact masks,
+    through inversion with the shipped encoder, then a dataset, without Prefect."""
+    from datasetgan.pipeline import runs
+    from datasetgan.pipeline.params import TrainInterpreterParams
+
+    real = cfg.out / "handsoff" / "real"
+    seeds = range(cfg.real_train_first_seed, cfg.real_train_first_seed + cfg.n_annotate)
+    if len(list((real / "images").glob("*.png"))) != cfg.n_annotate:
+        toyfaces.write_png_folder(real, seeds)
+    interp = cfg.out / "handsoff" / "interpreter"
+    trained = runs.train_interpreter(TrainInterpreterParams.model_validate({
+        "generator": cfg.generator, "real_images": real / "images", "real_masks": real / "labels",
+        "encoder": cfg.encoder, "out": interp, "members": cfg.interpreter_members,
+        "max_steps": cfg.interpreter_steps, "threads": cfg.threads.interpreter,
+    }))  # fmt: skip
+    params = _generate_params(cfg, cfg.n_annotate).model_copy(
+        update={
+            "interpreter": interp,
+            "out": cfg.out / "handsoff" / "dataset",
+            "uncertainty_maps": False,
+        }
+    )
+    generated = runs.generate(params)
+    report = json.loads((interp / "report.json").read_text(encoding="utf-8"))
+    mse = [r["mse"] for r in report["real_images"] if r["id"] is not None]
+    return {"val_miou": float(trained["val_miou"]), "store": generated["store"],
+            "median_mse": float(np.median(mse)) if mse else float("nan")}  # fmt: skip
+
+
 def step_embed(cfg: DemoConfig) -> dict[str, Any]:
     from datasetgan.flows.embedding import embed_dataset
     from datasetgan.pipeline.params import EmbedParams
@@ -199,6 +230,8 @@ def segnet_jobs(cfg: DemoConfig) -> list[SegJob]:
             if n == cfg.n_annotate:
                 jobs.append(SegJob("generated_drop", n, seed, cfg.segnet_steps, store=store,
                                    drop=cfg.drop_uncertain, cache=cache))  # fmt: skip
+                jobs.append(SegJob("handsoff", n, seed, cfg.segnet_steps, cache=cache,
+                                   store=str(cfg.out / "handsoff" / "dataset")))  # fmt: skip
     return jobs
 
 
@@ -228,10 +261,11 @@ STEPS: tuple[tuple[str, str, Step], ...] = (
     ("interpreter", "3. train the interpreter", step_interpreter),
     ("generate", "4. generate the dataset", step_generate),
     ("curve", "5. the other annotation counts (no Prefect)", step_curve),
-    ("embed", "6. embed real images", step_embed),
-    ("interpreter_quality", "7a. interpreter vs annotator", step_interpreter_quality),
-    ("segnet", "7b. segnets: real vs generated", step_segnet),
-    ("embedding_quality", "7c. real-image labels", step_embedding_quality),
+    ("handsoff", "6. HandsOff: the interpreter from 16 real renders (no Prefect)", step_handsoff),
+    ("embed", "7. embed real images", step_embed),
+    ("interpreter_quality", "8a. interpreter vs annotator", step_interpreter_quality),
+    ("segnet", "8b. segnets: real vs generated", step_segnet),
+    ("embedding_quality", "8c. real-image labels", step_embedding_quality),
 )
 
 

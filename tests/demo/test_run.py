@@ -68,7 +68,7 @@ def test_demo_end_to_end_and_resume(tmp_path: Path) -> None:
     # (a)-(d): every row holds a measured mean ± std in [0, 1], and a verdict that follows them
     table = text.split("## The fair comparison")[1].split("By the number")[0]
     values = [(float(m), float(s)) for m, s in MEAN_STD.findall(table)]
-    assert len(values) == 4, table
+    assert len(values) == 5, table
     assert all(0.0 <= m <= 1.0 and s >= 0.0 for m, s in values)
     seg = json.loads((cfg.out / "steps" / "segnet.json").read_text())
     rows = seg["rows"]
@@ -78,9 +78,17 @@ def test_demo_end_to_end_and_resume(tmp_path: Path) -> None:
     beaten = "does **not** beat" if b["mean"] <= a["mean"] else "generated dataset"
     assert beaten in table
     assert a["n_train"] == 4 and b["n_train"] == 16 and rows["generated_drop-4"]["n_train"] == 15
-    assert set(rows) == {"real-2", "generated-2", "real-4", "generated-4", "generated_drop-4"}
+    assert set(rows) == {
+        "real-2",
+        "generated-2",
+        "real-4",
+        "generated-4",
+        "generated_drop-4",
+        "handsoff-4",
+    }
     assert all(len(r["per_seed"]) == 2 for r in rows.values())
-    assert len(seg["runs"]) == 10  # 2 counts x 2 kinds x 2 seeds + (c) x 2 seeds
+    assert len(seg["runs"]) == 12  # 2 counts x 2 kinds x 2 seeds + (c) and HandsOff x 2 seeds
+    assert (cfg.out / "handsoff" / "interpreter" / "real_codes.npy").is_file()
     measured = json.loads((cfg.out / "steps" / "interpreter_quality.json").read_text())
     assert f"**{measured['mean']:.3f}** ± {measured['std']:.3f}" in table
     # the curve: a table row per count and its picture; the dataset stays at DIR/dataset
@@ -96,7 +104,7 @@ def test_demo_end_to_end_and_resume(tmp_path: Path) -> None:
     said.clear()
     again = run_demo(cfg, say=said.append)
     assert again == report
-    assert sum("skipped" in s for s in said) == 9
+    assert sum("skipped" in s for s in said) == 10
     assert "(this run reused it)" in again.read_text(encoding="utf-8")
     # other settings (or other model files) are refused before any work, naming what changed
     with pytest.raises(DemoError, match="segnet_steps"):
