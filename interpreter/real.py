@@ -34,12 +34,16 @@ class RealPair:
     mask: Path
 
 
-def pair_real_images(images: Path, masks: Path, *, n_classes: int, ignore_value: int = 255) -> list[RealPair]:
+def pair_real_images(
+    images: Path, masks: Path, *, n_classes: int, ignore_value: int = 255
+) -> list[RealPair]:
     """Every image of ``images`` with its mask in ``masks`` (same stem, .png); AnnotationError
     naming every image without a usable mask."""
     files = sorted(p for p in Path(images).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise AnnotationError(f"{images}: no images ({', '.join(IMAGE_SUFFIXES)}); expected the real images")
+        raise AnnotationError(
+            f"{images}: no images ({', '.join(IMAGE_SUFFIXES)}); expected the real images"
+        )
     pairs, problems = [], []
     for f in files:
         mask = Path(masks) / f"{f.stem}.png"
@@ -65,7 +69,9 @@ def _pair_problem(image: Path, mask: Path, n_classes: int, ignore_value: int) ->
     except (OSError, SyntaxError) as exc:
         return f"{image.name}: cannot be read ({exc})"
     if values.shape[::-1] != size:
-        return f"{mask}: {values.shape[1]}x{values.shape[0]} (WxH), its image is {size[0]}x{size[1]}"
+        return (
+            f"{mask}: {values.shape[1]}x{values.shape[0]} (WxH), its image is {size[0]}x{size[1]}"
+        )
     bad = sorted({int(v) for v in np.unique(values)} - {*range(n_classes), ignore_value})
     if bad:
         return f"{mask}: class id(s) {bad[:10]} outside the class list; expected 0..{n_classes - 1}"
