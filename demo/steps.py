@@ -156,7 +156,7 @@ def step_handsoff(cfg: DemoConfig) -> dict[str, Any]:
     interp = cfg.out / "handsoff" / "interpreter"
     trained = runs.train_interpreter(TrainInterpreterParams.model_validate({
         "generator": cfg.generator, "real_images": real / "images", "real_masks": real / "labels",
-        "encoder": cfg.encoder, "out": interp, "members": cfg.interpreter_members,
+        "classes": list(toyfaces.CLASS_NAMES), "encoder": cfg.encoder, "out": interp, "members": cfg.interpreter_members,
         "max_steps": cfg.interpreter_steps, "threads": cfg.threads.interpreter,
     }))  # fmt: skip
     params = _generate_params(cfg, cfg.n_annotate).model_copy(

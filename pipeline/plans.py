@@ -71,6 +71,7 @@ def plan_edits(p: ApplyEditParams) -> StorePlan:
     """apply_edit: a samples store at ``out`` of the sources with the vector applied; every sample
     is edited on its own (batch size 1), so a shard's results do not depend on its neighbours."""
     from datasetgan.editing import load_vector
+    from datasetgan.models.stylegan2 import load_generator
     from datasetgan.storage import EmbeddingStatus, read_fields
 
     rows: list[int] = []
@@ -85,8 +86,9 @@ def plan_edits(p: ApplyEditParams) -> StorePlan:
     render = RenderSpec(truncation=p.truncation, batch_size=1, threads=p.threads)
     recipe = Recipe(kind="edited", generator=str(p.generator.resolve()),
                     interpreter=str(p.interpreter.resolve()), render=render, edit=edit)  # fmt: skip
+    # another generator's vector: refused first (the interpreter would refuse it too, less plainly)
+    load_vector(p.vector).check(load_generator(recipe.generator))
     models = load_models(recipe)
-    load_vector(p.vector).check(models.generator)  # another generator's vector: refused here
     spec = store_spec(recipe, models, shard_size=p.shard_size)
     store = open_store(p.out, recipe, models.fingerprints, spec)
     return _plan(store, recipe, len(edit.seeds or edit.rows))
