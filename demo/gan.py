@@ -127,13 +127,15 @@ def train_toy_gan(
     log_every: int = 25,
     fidelity: bool = False,
     threads: int = 0,
+    device: str = "cpu",
 ) -> Path:
     """Train (or resume) the default architecture in ``out`` on the toy domain (``n_images``
     renders) or on the images under ``images_dir``; returns the G_ema folder. With ``fidelity``,
     every checkpoint is scored on the toy domain (see :func:`toy_fidelity`); ``threads``: torch
-    threads (0 = torch's default)."""
+    threads (0 = torch's default); ``device``: where G and D train (DemoError if it is absent)."""
     from dataclasses import replace
 
+    _check_device(device)
     if threads:
         torch.set_num_threads(threads)
     config = replace(TOY_TRAINING, iterations=iterations)
@@ -158,30 +160,18 @@ def train_toy_gan(
             log.info("step %d/%d (%.0f s) %s", step, total, time.perf_counter() - t0, parts)
 
     evaluate = toy_fidelity() if fidelity and images_dir is None else None
-    return train_gan(TOY_GENERATOR, config, images, out, progress=progress, evaluate=evaluate)
+    return train_gan(
+        TOY_GENERATOR, config, images, out, progress=progress, evaluate=evaluate, device=device
+    )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``python -m datasetgan.demo.gan fidelity RUN``: score the snapshots of a training run that
-    have no row in its metrics.jsonl yet, and print every row (step, KID x 1000)."""
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m datasetgan.demo.gan")
-    sub = parser.add_subparsers(dest="command", required=True)
-    fid = sub.add_parser("fidelity", help="KID of every snapshot of a train-gan run")
-    fid.add_argument("run", type=Path, help="the --out folder of datasetgan train-gan")
-    fid.add_argument("--n", type=int, default=500, help="generated and real images each")
-    fid.add_argument("--threads", type=int, default=0)
-    args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    for row in score_snapshots(args.run, n_images=args.n):
-        hours = f"{row['train_hours']:.2f} h" if "train_hours" in row else ""
-        print(
-            f"step {int(row['step']):>6}  KID x1000 {row['kid_x1000']:7.2f} ± {row['kid_std_x1000']:.2f}  {hours}"
-        )
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+def _check_device(device: str) -> None:
+    where = f"--device {device}"
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise DemoError(where, "not a torch device", "cpu, cuda or cuda:N") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise DemoError(where, "torch sees no CUDA device on this machine", "--device cpu")
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        raise DemoError(where, f"only {torch.cuda.device_count()} CUDA device(s)", "a present one")

@@ -159,13 +159,16 @@ def train_gan_cmd(
         bool, typer.Option(help="score every checkpoint (KID on the toy domain) into metrics.jsonl")
     ] = False,
     threads: Annotated[int, typer.Option(min=0, help="torch threads (0 = torch's default)")] = 0,
+    device: Annotated[
+        str, typer.Option(help="torch device: cpu, cuda, cuda:1 (a checkpoint resumes on any)")
+    ] = "cpu",
 ) -> None:
     """Train (or resume) a small StyleGAN2 (the default model's architecture, demo/gan.py)."""
     from datasetgan.demo.gan import train_toy_gan
 
     folder = train_toy_gan(
         out, iterations=iterations, n_images=n_images, images_dir=images, fidelity=fidelity,
-        threads=threads,
+        threads=threads, device=device,
     )  # fmt: skip
     console.print(f"generator (G_ema) in {folder}; sample grids in {out / 'samples'}")
 

@@ -2,11 +2,13 @@
 EMA generator, style mixing, resumable checkpoints, sample grids.
 
 Data: uint8 images [N, 3, H, W] held in memory (small domains). Every random draw comes from one
-``torch.Generator`` that is saved in the checkpoint, so a resumed run continues the same stream.
+CPU ``torch.Generator`` that is saved in the checkpoint, so a resumed run continues the same stream,
+and the draws are the same on every device (``device="cuda"`` trains on a GPU; batches move there).
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -74,6 +76,8 @@ class GanTrainer:
         config: GanTrainConfig,
         images: torch.Tensor,
         out_dir: str | Path,
+        *,
+        device: torch.device | str = "cpu",
     ) -> None:
         res = gen_config.resolution
         if images.dtype != torch.uint8 or images.ndim != 4 or images.shape[1:] != (3, res, res):
@@ -82,16 +86,18 @@ class GanTrainer:
             )
         self.gen_config, self.config, self.images = gen_config, config, images
         self.out_dir = Path(out_dir)
-        self.g = Generator(gen_config, seed=config.seed)
-        self.d = Discriminator(gen_config, seed=config.seed + 1)
+        self.device = torch.device(device)
+        self.g = Generator(gen_config, seed=config.seed).to(self.device)
+        self.d = Discriminator(gen_config, seed=config.seed + 1).to(self.device)
         self.g_ema = Generator(gen_config, seed=config.seed).eval().requires_grad_(False)
         self.g_ema.load_state_dict(self.g.state_dict())
+        self.g_ema.to(self.device)
         self.opt_g = self._adam(self.g, config.pl_every)
         self.opt_d = self._adam(self.d, config.r1_every)
         self.rng = torch.Generator().manual_seed(config.seed)
         self.step = 0
         self.train_seconds = 0.0  # summed over every session of this run
-        self.mean_path_length = torch.zeros(())
+        self.mean_path_length = torch.zeros((), device=self.device)
 
     def _adam(self, module: torch.nn.Module, reg_every: int) -> torch.optim.Adam:
         ratio = reg_every / (reg_every + 1)  # lazy regularisation (StyleGAN2 paper, appendix B)
@@ -136,7 +142,8 @@ class GanTrainer:
             )
         for name in ("g", "d", "g_ema", "opt_g", "opt_d"):
             getattr(self, name).load_state_dict(state[name])
-        self.step, self.mean_path_length = int(state["step"]), state["mean_path_length"]
+        self.step = int(state["step"])
+        self.mean_path_length = state["mean_path_length"].to(self.device)
         self.train_seconds = float(state.get("train_seconds", 0.0))
         self.rng.set_state(state["rng"])
         return True
@@ -148,11 +155,11 @@ class GanTrainer:
         if self.config.augment == "xflip":
             flip = torch.rand(n, generator=self.rng) < 0.5
             x = torch.where(flip[:, None, None, None], x.flip(3), x)
-        return x
+        return x.to(self.device)
 
     def _fake_ws(self, n: int) -> torch.Tensor:
         g, dim, n_latent = self.g, self.g.w_dim, self.g.n_latent
-        z = torch.randn(2, n, dim, generator=self.rng)
+        z = torch.randn(2, n, dim, generator=self.rng).to(self.device)
         mix = torch.rand(n, generator=self.rng) < self.config.mixing_prob
         cross = torch.where(
             mix, torch.randint(1, n_latent, (n,), generator=self.rng), torch.full((n,), n_latent)
@@ -160,7 +167,7 @@ class GanTrainer:
         w_a, w_b = g.mapping(z[0]), g.mapping(z[1])
         with torch.no_grad():
             g.w_avg.lerp_(w_a.detach().mean(0), 1.0 - self.config.w_avg_beta)
-        return mix_styles(w_a, w_b, cross, n_latent)
+        return mix_styles(w_a, w_b, cross.to(self.device), n_latent)
 
     def _generate(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         ws = self._fake_ws(n)
@@ -206,7 +213,7 @@ class GanTrainer:
         n = max(1, self.config.batch // self.config.pl_batch_shrink)
         fake, ws = self._generate(n)
         h, w = fake.shape[2:]
-        noise = torch.randn(fake.shape, generator=self.rng) / math.sqrt(h * w)
+        noise = torch.randn(fake.shape, generator=self.rng).to(fake) / math.sqrt(h * w)
         (grad,) = torch.autograd.grad((fake * noise).sum(), ws, create_graph=True)
         lengths = grad.square().sum(2).mean(1).sqrt()
         self.mean_path_length = self.mean_path_length.lerp(
@@ -230,6 +237,7 @@ class GanTrainer:
         seeds = list(range(self.config.sample_seeds))
         with torch.no_grad():
             images = self.g_ema.synthesize(w_plus_from_seeds(self.g_ema, seeds), taps="none").image
+        images = images.cpu()
         return save_png(
             grid_image(to_uint8(images)), self.out_dir / "samples" / f"step-{self.step:06d}.png"
         )
@@ -239,10 +247,14 @@ class GanTrainer:
         """Where the G_ema of checkpoint ``step`` is kept (every checkpoint keeps one)."""
         return self.out_dir / "snapshots" / f"step-{step:06d}"
 
+    def _g_ema_on_cpu(self) -> Generator:
+        """G_ema itself on the CPU, else a CPU copy (evaluations run where the data is)."""
+        return self.g_ema if self.device.type == "cpu" else copy.deepcopy(self.g_ema).cpu()
+
     def evaluate_checkpoint(self, evaluate: Evaluate) -> dict[str, float]:
         """Score G_ema and append the scores (with step and training hours) to metrics.jsonl."""
         scores = {"step": float(self.step), "train_hours": self.train_seconds / 3600,
-                  **evaluate(self.g_ema)}  # fmt: skip
+                  **evaluate(self._g_ema_on_cpu())}  # fmt: skip
         with open(self.out_dir / METRICS_FILE, "a", encoding="utf-8") as f:
             f.write(json.dumps(scores) + "\n")
         return scores
@@ -283,9 +295,12 @@ def train_gan(
     *,
     progress: Progress | None = None,
     evaluate: Evaluate | None = None,
+    device: torch.device | str = "cpu",
 ) -> Path:
-    """Train (or resume) a StyleGAN2 on uint8 images [N, 3, H, W]; returns the saved G_ema folder."""
-    return GanTrainer(gen_config, config, images, out_dir).run(progress, evaluate)
+    """Train (or resume) a StyleGAN2 on uint8 images [N, 3, H, W] on ``device``; returns the saved
+    G_ema folder. A checkpoint resumes on any device."""
+    trainer = GanTrainer(gen_config, config, images, out_dir, device=device)
+    return trainer.run(progress, evaluate)
 
 
 def describe_checkpoint(path: str | Path) -> dict[str, Any]:

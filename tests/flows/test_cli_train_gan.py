@@ -32,3 +32,16 @@ def test_train_gan_refuses_an_empty_folder(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "readable images; expected at least 2" in " ".join(
         result.output.split()
     )
+
+
+def test_train_gan_refuses_an_absent_device(tmp_path: Path) -> None:
+    import torch
+
+    device = "cuda:7" if torch.cuda.is_available() else "cuda"
+    if torch.cuda.is_available() and torch.cuda.device_count() > 7:
+        return
+    result = CliRunner().invoke(
+        app, ["train-gan", "--out", str(tmp_path / "g"), "--device", device, "--iterations", "1"]
+    )
+    assert result.exit_code == 2 and f"--device {device}" in result.output
+    assert not (tmp_path / "g").exists(), "refused before any work"

@@ -102,3 +102,23 @@ def test_bad_training_input() -> None:
         GanTrainer(CFG, TRAIN, torch.zeros(4, 3, 16, 16), "unused")
     with pytest.raises(ValueError, match="augment"):
         GanTrainConfig(augment="rotate")
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_training_on_cuda_resumes_from_a_cpu_checkpoint(tmp_path: Path) -> None:
+    """Two steps on the CPU, two more on the GPU from that checkpoint: the run ends at step 4 with
+    finite CPU-saved weights (float results differ across devices; the draws do not)."""
+    GanTrainer(CFG, replace(TRAIN, iterations=2), _images(), tmp_path / "g").run()
+    gpu = GanTrainer(CFG, TRAIN, _images(), tmp_path / "g", device="cuda")
+    logs: list[int] = []
+    gpu.run(
+        lambda step, total, _: logs.append(step), evaluate=lambda g: {"on": float(g.w_avg.is_cuda)}
+    )
+    assert logs == [3, 4] and next(gpu.g.parameters()).is_cuda
+    g = load_generator(tmp_path / "g" / "generator")
+    assert all(torch.isfinite(t).all() for t in g.state_dict().values())
+    scores = [
+        json.loads(line) for line in (tmp_path / "g" / "metrics.jsonl").read_text().splitlines()
+    ]
+    assert scores[-1]["on"] == 0.0, "evaluations get a CPU copy of G_ema"
