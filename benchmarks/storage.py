@@ -2,7 +2,7 @@
 random-read samples/s through SegmentationDataset; np.save / np.load as the baseline.
 
 Run: .venv/bin/python benchmarks/storage.py [--n 512] [--res 256] [--reads 2000] [--repeats 3]
-         [--codecs gzip:1 gzip:4 gzip:6 zstd:3 none] [--gen-samples 8]
+         [--codecs gzip:4 gzip:4+images zstd:3 none] [--gen-samples 8]
 
 The writer's share is write seconds / (render + label seconds + write seconds) per sample, with
 render + label measured here on the full StyleGAN2 configuration at --res (random weights) and a
@@ -59,8 +59,10 @@ def synthetic(n: int, res: int, seed: int = 0) -> dict[str, np.ndarray]:
 
 
 def parse_codec(text: str) -> Compression:
-    codec, _, level = text.partition(":")
-    return Compression(codec, int(level) if level else None)  # type: ignore[arg-type]
+    """ "gzip:4" (the codec's own image rule), "gzip:4+images" / "zstd:3-images" (forced)."""
+    images = True if text.endswith("+images") else False if text.endswith("-images") else None
+    codec, _, level = text.removesuffix("+images").removesuffix("-images").partition(":")
+    return Compression(codec, int(level) if level else None, images)  # type: ignore[arg-type]
 
 
 def generation_seconds_per_sample(res: int, n: int) -> float:
@@ -179,8 +181,12 @@ def median(fn: Callable[[int], float], repeats: int) -> float:
     return statistics.median(fn(r) for r in range(repeats))
 
 
+def _dir(c: Compression) -> str:
+    return "".join(ch if ch.isalnum() else "-" for ch in _name(c))
+
+
 def _name(c: Compression) -> str:
-    return c.codec if c.codec == "none" else f"{c.codec} {c.effective_level}"
+    return c.describe().replace(", images raw", " (images raw)")
 
 
 def write_figures(scratch: Path, data: dict[str, np.ndarray], shard: int, repeats: int,
@@ -191,7 +197,7 @@ def write_figures(scratch: Path, data: dict[str, np.ndarray], shard: int, repeat
     print("| codec | write MB/s | on disk MB | ratio | writer's share of generation |")
     print("|---|---:|---:|---:|---:|")
     for c in codecs:
-        root = scratch / _name(c).replace(" ", "-")
+        root = scratch / _dir(c)
 
         def run(_r: int, root: Path = root, c: Compression = c) -> float:
             return write_store(root, data, c, shard)
@@ -212,7 +218,7 @@ def read_figures(scratch: Path, n: int, res: int, n_reads: int, repeats: int,
     print(f"\nrandom reads, {n_reads} per run, one process, (image, label) tensors:\n")
     print("| reader | samples/s |\n|---|---:|")
     for c in codecs:
-        ds = SegmentationDataset(scratch / _name(c).replace(" ", "-"))
+        ds = SegmentationDataset(scratch / _dir(c))
 
         def run(r: int, ds: SegmentationDataset = ds) -> float:
             return reads_per_s(ds.__getitem__, n, n_reads, r)
@@ -227,7 +233,7 @@ def read_figures(scratch: Path, n: int, res: int, n_reads: int, repeats: int,
     print(
         f"| np.load per-sample .npy (baseline) | {median(lambda r: reads_per_s(load, n, n_reads, r), repeats):.0f} |"
     )
-    first = scratch / _name(codecs[0]).replace(" ", "-")
+    first = scratch / _dir(codecs[0])
     sps = median(lambda r: loader_per_s(first, n_reads, r), repeats)
     print(f"| DataLoader(2 workers, fork), {_name(codecs[0])}, batch 32 | {sps:.0f} |")
     sps = median(lambda r: loader_per_s(None, n_reads, r, res), repeats)
@@ -241,7 +247,11 @@ def main() -> None:
     ap.add_argument("--shard", type=int, default=128)
     ap.add_argument("--reads", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--codecs", nargs="+", default=["gzip:1", "gzip:4", "gzip:6", "zstd:3", "none"])
+    ap.add_argument(
+        "--codecs",
+        nargs="+",
+        default=["gzip:4", "gzip:1+images", "gzip:4+images", "zstd:3", "zstd:3-images", "none"],
+    )
     ap.add_argument("--gen-samples", type=int, default=8, help="samples to time render + label on")
     ap.add_argument(
         "--dir", type=Path, default=None, help="scratch directory (default: a temp dir)"

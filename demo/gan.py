@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,7 +41,8 @@ FIDELITY_FIRST_SEED = 4_000_000  # real renders KID compares against (disjoint f
 
 
 def toy_training_images(n_images: int, *, cache_dir: Path | None = None) -> torch.Tensor:
-    """uint8 [N, 3, 64, 64] renders of seeds from TRAIN_FIRST_SEED (cached in ``cache_dir``)."""
+    """uint8 [N, 3, 64, 64] renders of seeds from TRAIN_FIRST_SEED, on every core (cached in
+    ``cache_dir``)."""
     from datasetgan import toyfaces
 
     cache = None
@@ -48,7 +50,8 @@ def toy_training_images(n_images: int, *, cache_dir: Path | None = None) -> torc
         cache = cache_dir / f"toyfaces-v{toyfaces.VERSION}-{TRAIN_FIRST_SEED}-{n_images}.npy"
         if cache.is_file():
             return torch.from_numpy(np.load(cache)).permute(0, 3, 1, 2).contiguous()
-    images, _ = toyfaces.render_batch(range(TRAIN_FIRST_SEED, TRAIN_FIRST_SEED + n_images))
+    seeds = range(TRAIN_FIRST_SEED, TRAIN_FIRST_SEED + n_images)
+    images, _ = toyfaces.render_parallel(seeds, workers=os.cpu_count() or 1)
     if cache is not None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         np.save(cache.with_suffix(".tmp.npy"), images)

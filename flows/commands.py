@@ -128,7 +128,10 @@ def generate(
     uncertainty_maps: Annotated[bool, typer.Option(help="store per-pixel uncertainty")] = False,
     classes: Classes = None,
     compression: Annotated[
-        str, typer.Option(help="gzip (any HDF5 reader) | zstd (needs hdf5plugin) | none")
+        str,
+        typer.Option(
+            help="gzip (any HDF5 reader; images stay raw) | zstd (needs hdf5plugin) | none"
+        ),
     ] = "gzip",
     runner: dict[str, Any] | None = None,
     logs: bool = False,

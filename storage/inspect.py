@@ -35,7 +35,7 @@ def inspect_store(path: str | Path, *, max_label_samples: int = 2000) -> dict[st
         "kind": spec.kind,
         "samples": info.n_samples,
         "shard_size": spec.shard_size,
-        "compression": spec.compression.codec,
+        "compression": spec.compression.describe(),
         "drop_uncertain": info.drop_uncertain,
         "fields": {f.name: {"dtype": f.dtype, "shape": list(f.shape)} for f in spec.fields},
         "classes": list(spec.class_names),

@@ -200,7 +200,7 @@ class ShardWriter:
                     shape=(n, *fs.shape),
                     dtype=fs.h5_dtype,
                     chunks=fs.chunks(n),
-                    **self.spec.compression.h5_kwargs(itemsize),
+                    **self.spec.compression.h5_kwargs(itemsize, fs.name),
                 )
             else:
                 self._buffers[fs.name] = []
@@ -253,7 +253,9 @@ class ShardWriter:
         for name, parts in self._buffers.items():
             fs = self.spec.field(name)
             data = np.concatenate(parts) if parts else np.empty((0,), dtype=fs.h5_dtype)
-            kwargs = {} if fs.dtype == "utf8" else self.spec.compression.h5_kwargs(data.itemsize)
+            kwargs = (
+                {} if fs.dtype == "utf8" else self.spec.compression.h5_kwargs(data.itemsize, name)
+            )
             f.create_dataset(
                 name, data=data, dtype=fs.h5_dtype, chunks=fs.chunks(len(data)), **kwargs
             )

@@ -16,7 +16,7 @@ from datasetgan.toyfaces.data import (
 )
 from datasetgan.toyfaces.domain import CLASS_NAMES, PALETTE, RESOLUTION, VERSION, K
 from datasetgan.toyfaces.oracle import oracle_annotate, oracle_annotate_batch
-from datasetgan.toyfaces.renderer import Sample, render, render_batch
+from datasetgan.toyfaces.renderer import Sample, render, render_batch, render_parallel
 
 __all__ = [
     "CLASS_NAMES",
@@ -36,6 +36,7 @@ __all__ = [
     "read_png_folder",
     "render",
     "render_batch",
+    "render_parallel",
     "to_tensor",
     "write_png_folder",
 ]

@@ -1,4 +1,4 @@
-"""`python -m datasetgan.toyfaces {grid,oracle,train-oracle,headroom,speed,write}`: the
+"""`python -m datasetgan.toyfaces {grid,classes,oracle,train-oracle,headroom,speed,write}`: the
 measurements behind docs/toyfaces.md, and the training of the shipped oracle."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import torch
 
 from datasetgan.toyfaces.data import write_png_folder
 from datasetgan.toyfaces.report import (
+    class_table,
     iou_table,
     oracle_benchmark,
     render_speed,
@@ -28,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--first-seed", type=int, default=0)
     g.add_argument("--n", type=int, default=16)
     g.add_argument("--columns", type=int, default=8)
+    c = sub.add_parser("classes", help="pixel share and presence of each class (markdown rows)")
+    c.add_argument("--n", type=int, default=500)
     o = sub.add_parser("oracle", help="oracle mIoU vs exact masks, clean and degraded")
     o.add_argument("--n", type=int, default=500)
     t = sub.add_parser("train-oracle", help="train the oracle's net (resumes) into toyfaces/oracle")
@@ -54,6 +57,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "grid":
         seeds = range(args.first_seed, args.first_seed + args.n)
         print(save_grid(args.out, list(seeds), columns=args.columns))
+    elif args.command == "classes":
+        print(f"over the renders of seeds 0-{args.n - 1}:\n")
+        print("| id | class | pixels | in images |\n|---|---|---:|---:|")
+        print(class_table(args.n))
     elif args.command == "oracle":
         rows = oracle_benchmark(args.n)
         print(iou_table([(r.name, r.iou) for r in rows]))

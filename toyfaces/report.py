@@ -87,3 +87,21 @@ def iou_table(rows: Sequence[tuple[str, IoU]]) -> str:
         cells = " | ".join("-" if np.isnan(v) else f"{v:.3f}" for v in r.per_class)
         lines.append(f"| {name} | **{r.miou:.3f}** | {cells} |")
     return "\n".join(lines)
+
+
+def class_table(n: int = 500) -> str:
+    """Markdown rows: each class's share of all pixels and the share of images that show it, over
+    the renders of seeds 0..n-1."""
+    import numpy as np
+
+    from datasetgan.toyfaces.domain import CLASS_NAMES
+    from datasetgan.toyfaces.renderer import render_batch
+
+    _, masks = render_batch(range(n))
+    k = len(CLASS_NAMES)
+    pixels = np.bincount(masks.ravel(), minlength=k) / masks.size
+    present = np.stack([(masks == c).any(axis=(1, 2)) for c in range(k)], axis=1).mean(axis=0)
+    return "\n".join(
+        f"| {c} | {name} | {pixels[c]:.1%} | {present[c]:.0%} |"
+        for c, name in enumerate(CLASS_NAMES)
+    )

@@ -98,6 +98,14 @@ def test_compression_kwargs() -> None:
         "shuffle": True,
     }
     assert Compression("zstd").h5_kwargs(1)["compression"] == 32015
+    # deflate leaves images raw unless asked (inflating them costs 3x the random-read rate)
+    assert Compression("gzip").h5_kwargs(1, "image") == {}
+    assert Compression("gzip", images=True).h5_kwargs(1, "image")["compression"] == "gzip"
+    assert Compression("zstd").h5_kwargs(1, "image")["compression"] == 32015
+    assert Compression("gzip").h5_kwargs(1, "label")["compression"] == "gzip"
+    assert [Compression(c).describe() for c in ("gzip", "zstd", "none")] == [
+        "gzip 4, images raw", "zstd 3", "none"
+    ]  # fmt: skip
 
 
 def test_schema_versions() -> None:

@@ -83,3 +83,10 @@ def test_refusals() -> None:
         ToyFaces(np.zeros((1, 8, 8, 3), np.uint8), np.zeros((1, 8, 8), np.uint8), image_range="x")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"expected \[N,H,W,3\], \[N,H,W\]"):
         ToyFaces(np.zeros((1, 8, 8, 3), np.uint8), np.zeros((1, 8, 7), np.uint8))
+
+
+def test_render_parallel_equals_render_batch() -> None:
+    seeds = [300, 301, 302, 303, 304, 305]
+    images, masks = toyfaces.render_parallel(seeds, workers=2)
+    ref_i, ref_m = toyfaces.render_batch(seeds)
+    assert np.array_equal(images, ref_i) and np.array_equal(masks, ref_m)
