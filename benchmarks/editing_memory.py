@@ -116,11 +116,18 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(worker(args.worker, args.resolution, args.members)))
         return 0
     rows: dict[str, list[dict[str, Any]]] = {"ours": [], "editgan": []}
+    killed: dict[str, int] = {"ours": 0, "editgan": 0}
+    available = _meminfo_mb("MemAvailable")
     for _ in range(args.repeats):
         for method in ("editgan", "ours"):
             cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", method,
                    "--resolution", str(args.resolution), "--members", str(args.members)]  # fmt: skip
             done = subprocess.run(cmd, capture_output=True, text=True)
+            if done.returncode == -9:  # the kernel's OOM killer: the method does not fit here
+                killed[method] += 1
+                print(f"{method}: killed by the kernel (out of memory; {available:.0f} MB were "
+                      "available at the start)", flush=True)  # fmt: skip
+                continue
             if done.returncode != 0:
                 print(f"{method} failed:\n{done.stderr[-2000:]}")
                 return 1
@@ -132,23 +139,34 @@ def main(argv: list[str] | None = None) -> int:
             )
     import numpy as np
 
-    med = {m: float(np.median([r["peak_extra_mb"] for r in rs])) for m, rs in rows.items()}
-    sec = {m: float(np.median([r["seconds"] for r in rs])) for m, rs in rows.items()}
-    diff = float(
-        np.max(np.abs(np.array(rows["ours"][0]["grad"]) - np.array(rows["editgan"][0]["grad"])))
-    )
-    scale = float(np.max(np.abs(rows["editgan"][0]["grad"])))
     print(
-        f"\none edit step at {args.resolution} px, {args.members} members (median of {args.repeats}):"
+        f"\none edit step at {args.resolution} px, {args.members} members ({args.repeats} runs each):"
     )
     print("| method | peak extra memory | seconds |\n|---|---:|---:|")
     for m in ("editgan", "ours"):
-        print(f"| {m} | {med[m]:.0f} MB | {sec[m]:.1f} |")
-    print(
-        f"\nours / editgan memory: 1/{med['editgan'] / med['ours']:.1f}; "
-        f"gradient on W+ max |diff| {diff:.2e} (max |grad| {scale:.2e})"
-    )
+        if rows[m]:
+            mb = float(np.median([r["peak_extra_mb"] for r in rows[m]]))
+            sec = float(np.median([r["seconds"] for r in rows[m]]))
+            print(f"| {m} | {mb:.0f} MB | {sec:.1f} |")
+        if killed[m]:
+            print(
+                f"| {m} | out of memory in {killed[m]} of {args.repeats} runs (> {available:.0f} MB) | |"
+            )
+    if rows["ours"] and rows["editgan"]:
+        ours = float(np.median([r["peak_extra_mb"] for r in rows["ours"]]))
+        theirs = float(np.median([r["peak_extra_mb"] for r in rows["editgan"]]))
+        grads = np.array(rows["ours"][0]["grad"]), np.array(rows["editgan"][0]["grad"])
+        print(f"\nours / editgan memory: 1/{theirs / ours:.1f}; gradient on W+ max |diff| "
+              f"{np.max(np.abs(grads[0] - grads[1])):.2e} (max |grad| {np.max(np.abs(grads[1])):.2e})")  # fmt: skip
     return 0
+
+
+def _meminfo_mb(field: str) -> float:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 if __name__ == "__main__":
