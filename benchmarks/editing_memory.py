@@ -10,7 +10,12 @@ gradient on W+ (checked: max |difference| printed). Each runs in a fresh process
 ``--repeats`` times; peak extra memory = peak RSS during the step (VmHWM, reset just before it
 through /proc/self/clear_refs) minus RSS just before it.
 
+Both methods run under the same allocator setting: ``--allocator fixed`` (default) is what
+``datasetgan edit`` sets (glibc's mmap threshold fixed, editing/allocator.py), ``glibc`` its dynamic
+default, under which freed tile buffers stay in the heap and count in the peak RSS.
+
 Run: .venv/bin/python benchmarks/editing_memory.py [--resolution 512] [--repeats 2] [--members 10]
+         [--allocator fixed|glibc]
 """
 
 from __future__ import annotations
@@ -72,9 +77,13 @@ def _editgan_probs(features: list[Any], interp: Any) -> Any:
     return torch.stack(probs).mean(0).reshape(1, size, size, -1).permute(0, 3, 1, 2)
 
 
-def worker(method: str, resolution: int, members: int) -> dict[str, Any]:
+def worker(method: str, resolution: int, members: int, allocator: str) -> dict[str, Any]:
     import torch
 
+    from datasetgan.editing.allocator import fix_mmap_threshold
+
+    if allocator == "fixed":
+        assert fix_mmap_threshold(), "glibc's mallopt is needed for --allocator fixed"
     torch.set_num_threads(2)
     g, interp = _models(resolution, members)
     g.requires_grad_(False)
@@ -111,9 +120,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--members", type=int, default=10)
     p.add_argument("--repeats", type=int, default=2)
     p.add_argument("--worker", choices=("ours", "editgan"))
+    p.add_argument(
+        "--allocator", choices=("fixed", "glibc"), default="fixed",
+        help="fixed: both methods run with the mmap threshold `datasetgan edit` sets "
+        "(editing/allocator.py); glibc: its dynamic default",
+    )  # fmt: skip
     args = p.parse_args(argv)
     if args.worker:
-        print(json.dumps(worker(args.worker, args.resolution, args.members)))
+        print(json.dumps(worker(args.worker, args.resolution, args.members, args.allocator)))
         return 0
     rows: dict[str, list[dict[str, Any]]] = {"ours": [], "editgan": []}
     killed: dict[str, int] = {"ours": 0, "editgan": 0}
@@ -121,7 +135,8 @@ def main(argv: list[str] | None = None) -> int:
     for _ in range(args.repeats):
         for method in ("editgan", "ours"):
             cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", method,
-                   "--resolution", str(args.resolution), "--members", str(args.members)]  # fmt: skip
+                   "--resolution", str(args.resolution), "--members", str(args.members),
+                   "--allocator", args.allocator]  # fmt: skip
             done = subprocess.run(cmd, capture_output=True, text=True)
             if done.returncode == -9:  # the kernel's OOM killer: the method does not fit here
                 killed[method] += 1

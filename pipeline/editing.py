@@ -23,6 +23,7 @@ from PIL import Image
 from pydantic import Field, model_validator
 
 from datasetgan.editing import EditConfig, EditError, EditingVector, edit
+from datasetgan.editing.allocator import fix_mmap_threshold
 from datasetgan.editing.edit import render
 from datasetgan.interpreter import load_interpreter
 from datasetgan.models.imaging import overlay, to_uint8, write_columns
@@ -88,6 +89,7 @@ def source_code(p: EditParams, generator: Any) -> torch.Tensor:
 
 def run_edit(p: EditParams) -> dict[str, Any]:
     """Load the models, check the target, edit, and write the folder (see the module docstring)."""
+    fix_mmap_threshold()  # tile buffers go back to the OS (editing/allocator.py)
     g = load_generator(p.generator)
     interp = load_interpreter(p.interpreter, generator=g)
     ws = source_code(p, g)
@@ -180,6 +182,8 @@ def edit_batch(
     from datasetgan.editing import apply_edit, load_vector
 
     spec = recipe.edit
+    if spec.refine_steps:
+        fix_mmap_threshold()  # refinement runs edit steps (editing/allocator.py)
     g, interp = models.generator, models.interpreter
     vector = load_vector(spec.vector)
     ws, seeds = source_codes(spec, g, recipe.render.truncation, indices)
