@@ -7,10 +7,11 @@ Run (after ``datasetgan demo``):
 Samples: the demo's candidates 16.. (never seen by its 16-annotation interpreter). The target of a
 sample is the oracle's mask of it (the stand-in for the person). A scripted annotator repeats one
 stroke at a time until the mask agrees with the target on >= 95 % of pixels: it takes the largest
-connected region of wrong pixels and, if it has >= ``--fill-min`` pixels, clicks the flood fill
-there with the target class (the page's own rule: the connected pixels of the same current label
-whose colour is within the tolerance of the clicked one), else paints the region with a brush of
-size 3 (every stamp may spill onto neighbours, as a real brush does).
+connected region of wrong pixels that share a target class and clicks the flood fill there with
+the target class (the page's own rule: the connected pixels of the same current label whose colour
+is within the tolerance of the clicked one) when that fixes at least as many pixels as a brush
+drag would, else drags the brush over up to 32 of the region's pixels (see :func:`annotate`).
+At most 400 strokes per mask.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 NOT_ANNOTATED = 255
 TOLERANCE = 24
 BRUSH = 3
+STROKE_PIXELS = 32  # pixels one brush drag paints
 
 
 def flood_fill(
@@ -73,26 +75,36 @@ def largest_wrong_region(labels: np.ndarray, target: np.ndarray) -> tuple[int, n
     wrong = labels != target
     best: tuple[int, np.ndarray] = (0, np.zeros((0, 2), np.int64))
     for k in np.unique(target[wrong]):
-        comp = connected_components(np.where(wrong & (target == k), 1, 0))
-        ids, counts = np.unique(comp[comp > 0], return_counts=True)
+        region = wrong & (target == k)
+        comp, _ = connected_components(region.astype(np.uint8))  # components of equal values
+        ids, counts = np.unique(comp[region], return_counts=True)
         if len(ids) and counts.max() > len(best[1]):
             best = (int(k), np.argwhere(comp == ids[counts.argmax()]))
     return best
 
 
-def annotate(start: np.ndarray, target: np.ndarray, image: np.ndarray, *, fill_min: int, goal: float = 0.95,
+def annotate(start: np.ndarray, target: np.ndarray, image: np.ndarray, *, goal: float = 0.95,
              limit: int = 400) -> list[dict[str, Any]]:  # fmt: skip
-    """The scripted strokes from ``start`` until agreement >= goal: [{"tool", "class", "points"}]."""
+    """The scripted strokes from ``start`` until agreement >= goal: [{"tool", "class", "points"}].
+
+    Each stroke works on the largest connected region of wrong pixels that share a target class: a
+    flood-fill click in its middle when the fill fixes at least as many pixels as a brush stroke
+    would (the annotator sees the fill's result and keeps it only then), else one brush drag that
+    paints up to ``STROKE_PIXELS`` pixels of the region exactly (a small brush, carefully)."""
     labels, strokes = start.copy(), []
     while (labels == target).mean() < goal and len(strokes) < limit:
         k, pixels = largest_wrong_region(labels, target)
-        if len(pixels) >= fill_min:
-            y, x = pixels[len(pixels) // 2]
-            flood_fill(labels, image, int(y), int(x), k)
-            strokes.append({"tool": "fill", "class": k, "points": [[int(y), int(x)]]})
+        y, x = (int(v) for v in pixels[len(pixels) // 2])
+        trial = labels.copy()
+        flood_fill(trial, image, y, x, k)
+        gain = int((trial == target).sum()) - int((labels == target).sum())
+        if gain >= min(len(pixels), STROKE_PIXELS):
+            labels = trial
+            strokes.append({"tool": "fill", "class": k, "points": [[y, x]]})
         else:
-            brush(labels, pixels, k)
-            strokes.append({"tool": "brush", "class": k, "points": pixels.tolist()})
+            drag = pixels[:STROKE_PIXELS]
+            brush(labels, drag, k, size=1)
+            strokes.append({"tool": "brush", "class": k, "points": drag.tolist()})
     return strokes
 
 
@@ -106,7 +118,6 @@ def main(argv: list[str] | None = None) -> int:
         default=16,
         help="first candidate (the interpreter's annotations are before it)",
     )
-    p.add_argument("--fill-min", type=int, default=24)
     args = p.parse_args(argv)
     import torch
     from PIL import Image
@@ -134,10 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     }
     for image, target, pre in zip(images, targets, prelabels, strict=True):
         blank = np.full(target.shape, NOT_ANNOTATED, np.uint8)
-        plans["from nothing"].append(annotate(blank, target, image, fill_min=args.fill_min))
-        plans["correcting the interpreter"].append(
-            annotate(pre, target, image, fill_min=args.fill_min)
-        )
+        plans["from nothing"].append(annotate(blank, target, image))
+        plans["correcting the interpreter"].append(annotate(pre, target, image))
     print(f"{len(ids)} samples ({ids[0]}..{ids[-1]}), goal: 95 % of pixels agree with the oracle\n")
     print(
         "| start | strokes per mask (median) | mean | fills | brush strokes | agreement at start |"
