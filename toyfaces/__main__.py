@@ -1,4 +1,4 @@
-"""`python -m datasetgan.toyfaces {grid,classes,oracle,train-oracle,headroom,speed,write}`: the
+"""`python -m datasetgan.toyfaces {grid,classes,errors,oracle,train-oracle,headroom,speed,write}`: the
 measurements behind docs/toyfaces.md, and the training of the shipped oracle."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import torch
 from datasetgan.toyfaces.data import write_png_folder
 from datasetgan.toyfaces.report import (
     class_table,
+    few_real_errors,
     iou_table,
     oracle_benchmark,
     render_speed,
@@ -31,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--columns", type=int, default=8)
     c = sub.add_parser("classes", help="pixel share and presence of each class (markdown rows)")
     c.add_argument("--n", type=int, default=500)
+    e = sub.add_parser("errors", help="picture of what a segnet on few real masks gets wrong")
+    e.add_argument("--out", default="docs/img/toyfaces_16_errors.png")
+    e.add_argument("--train", type=int, default=16)
     o = sub.add_parser("oracle", help="oracle mIoU vs exact masks, clean and degraded")
     o.add_argument("--n", type=int, default=500)
     t = sub.add_parser("train-oracle", help="train the oracle's net (resumes) into toyfaces/oracle")
@@ -61,6 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"over the renders of seeds 0-{args.n - 1}:\n")
         print("| id | class | pixels | in images |\n|---|---|---:|---:|")
         print(class_table(args.n))
+    elif args.command == "errors":
+        path, miou = few_real_errors(args.out, n_train=args.train)
+        print(f"{path} (mIoU on the 8 shown renders: {miou:.3f})")
     elif args.command == "oracle":
         rows = oracle_benchmark(args.n)
         print(iou_table([(r.name, r.iou) for r in rows]))

@@ -105,3 +105,39 @@ def class_table(n: int = 500) -> str:
         f"| {c} | {name} | {pixels[c]:.1%} | {present[c]:.0%} |"
         for c, name in enumerate(CLASS_NAMES)
     )
+
+
+def few_real_errors(
+    path: str | Path,
+    *,
+    n_train: int = 16,
+    n_show: int = 8,
+    train_first_seed: int = 700_000,
+    test_first_seed: int = 200_000,
+    steps: int = 400,
+) -> tuple[Path, float]:
+    """Train the demo's segnet (its default config, ``steps`` steps) on ``n_train`` real renders
+    with exact masks, label ``n_show`` test renders, and save a picture with four rows: the
+    images, the net's labels, the exact masks, and the wrong pixels in red over the image. Returns
+    the path and the mIoU on the shown images."""
+    import torch
+
+    from datasetgan.toyfaces.data import ToyFaces
+    from datasetgan.toyfaces.segnet import SegTrainConfig, predict, train_segnet
+
+    train = ToyFaces(
+        *render_batch(range(train_first_seed, train_first_seed + n_train)), image_range="unit"
+    )
+    model = train_segnet(train, config=SegTrainConfig(steps=steps, seed=0))
+    images, masks = render_batch(range(test_first_seed, test_first_seed + n_show))
+    with torch.no_grad():
+        x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255.0
+        labels = predict(model, x).numpy().astype(np.uint8)
+    wrong = labels != masks
+    errors = np.where(wrong[..., None], np.array([230, 30, 30], np.uint8), images // 2 + 64)
+    rows = [images, colour_mask(labels), colour_mask(masks), errors.astype(np.uint8)]
+    grid = np.concatenate([np.concatenate(list(r), axis=1) for r in rows], axis=0)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(grid.repeat(2, axis=0).repeat(2, axis=1)).save(path, optimize=True)
+    return path, mean_iou(labels, masks, K).miou
