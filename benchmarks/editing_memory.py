@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 
-def _status_mb(field: str) -> float:
-    with open("/proc/self/status") as f:
+def _proc_mb(field: str, path: str = "/proc/self/status") -> float:
+    """A "Field: N kB" line of a /proc file, in MB (NaN if absent)."""
+    with open(path) as f:
         for line in f:
             if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
@@ -98,7 +99,7 @@ def worker(method: str, resolution: int, members: int, allocator: str) -> dict[s
         if method == "ours":
             interp.soft_labels([f for f in g.synthesize(ws, taps="all").features])  # fold once
     _reset_peak()
-    before, start = _status_mb("VmRSS"), time.perf_counter()
+    before, start = _proc_mb("VmRSS"), time.perf_counter()
     delta = torch.zeros_like(ws, requires_grad=True)
     out = g.synthesize(ws + delta, taps="all")
     probs = (
@@ -110,7 +111,7 @@ def worker(method: str, resolution: int, members: int, allocator: str) -> dict[s
     ce = -logp.gather(0, target[None])[0][region].mean()
     l1 = ((out.image - source).abs() * (~region).float()).mean()
     (ce + l1).backward()
-    return {"method": method, "peak_extra_mb": _status_mb("VmHWM") - before, "seconds": time.perf_counter() - start,
+    return {"method": method, "peak_extra_mb": _proc_mb("VmHWM") - before, "seconds": time.perf_counter() - start,
             "grad": delta.grad.flatten()[:4096].tolist()}  # fmt: skip
 
 
@@ -131,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     rows: dict[str, list[dict[str, Any]]] = {"ours": [], "editgan": []}
     killed: dict[str, int] = {"ours": 0, "editgan": 0}
-    available = _meminfo_mb("MemAvailable")
+    available = _proc_mb("MemAvailable", "/proc/meminfo")
     for _ in range(args.repeats):
         for method in ("editgan", "ours"):
             cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", method,
@@ -174,14 +175,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nours / editgan memory: 1/{theirs / ours:.1f}; gradient on W+ max |diff| "
               f"{np.max(np.abs(grads[0] - grads[1])):.2e} (max |grad| {np.max(np.abs(grads[1])):.2e})")  # fmt: skip
     return 0
-
-
-def _meminfo_mb(field: str) -> float:
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 if __name__ == "__main__":

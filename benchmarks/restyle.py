@@ -35,8 +35,7 @@ from datasetgan.models.encoders.networks import Encoder
 from datasetgan.models.encoders.preprocess import fit_input
 from datasetgan.models.encoders.training import EncoderTrainer, TrainConfig
 from datasetgan.models.lpips import default_trunk_path, load_lpips
-from datasetgan.models.stylegan2 import Generator, load_generator
-from datasetgan.models.stylegan2.sampling import z_from_seeds
+from datasetgan.models.stylegan2 import Generator, load_generator, w_plus_from_seeds
 
 
 def _args() -> argparse.Namespace:
@@ -80,9 +79,9 @@ def _trained(name: str, cfg: EncoderConfig, gen: Generator, steps: int, work: Pa
 
 
 def _held_out(gen: Generator, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(W+ [n, L, D] of seeds 10,000+, their images) with constant noise."""
+    ws = w_plus_from_seeds(gen, range(10_000, 10_000 + n))
     with torch.no_grad():
-        w = gen.mapping(z_from_seeds(range(10_000, 10_000 + n), gen.w_dim))
-        ws = w.unsqueeze(1).expand(-1, gen.n_latent, -1).contiguous()
         return ws, gen.synthesize(ws, noise_mode="const", taps="none").image
 
 

@@ -186,7 +186,7 @@ def _dir(c: Compression) -> str:
 
 
 def _name(c: Compression) -> str:
-    return c.describe().replace(", images raw", " (images raw)")
+    return c.describe()
 
 
 def write_figures(scratch: Path, data: dict[str, np.ndarray], shard: int, repeats: int,

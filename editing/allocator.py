@@ -11,20 +11,19 @@ buffer of ``threshold`` bytes or more its own mapping, returned to the OS when f
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
+import functools
 
 M_MMAP_THRESHOLD = -3  # mallopt parameter (malloc.h)
 DEFAULT_THRESHOLD = 8 << 20
 
 
+@functools.cache
 def fix_mmap_threshold(threshold: int = DEFAULT_THRESHOLD) -> bool:
     """Fix glibc's mmap threshold at ``threshold`` bytes for this process; False where the C
-    library has no ``mallopt`` (not glibc) or refuses the value. Safe to call more than once."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
+    library has no ``mallopt`` (not glibc) or refuses the value. Done once per process and value,
+    so shard tasks can call it every time."""
     try:
-        mallopt = ctypes.CDLL(name).mallopt
+        mallopt = ctypes.CDLL(None).mallopt  # the process's own symbols hold the C library's
     except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
