@@ -1,5 +1,5 @@
-"""Interpreter figures: memory and time to label one sample (fused vs buffer vs DatasetGAN-style
-reference), (render + label) / render, and training on 16 annotated samples.
+"""Interpreter figures: memory and time to label one sample (ours, fused and buffer, vs DatasetGAN's
+and EditGAN's methods), (render + label) / render, and training on 16 annotated samples.
 
 Run: .venv/bin/python benchmarks/interpreter.py [--resolutions 256 512] [--members 10] [--classes 8]
                                                  [--repeats 3] [--skip-training]
@@ -8,10 +8,16 @@ Full-size StyleGAN2 architecture (rosinality config: 512-d W, channel multiplier
 weights (seed 0), one W+ code, const noise; an ensemble of --members pixel classifiers with random
 weights and BatchNorm statistics (seeded, identical in every variant).
 
-Every labelling variant runs in a FRESH subprocess that loads the tapped features from disk (no
+Variants: "ours (fused)" (``FusedLabeller``: no feature buffer), "ours (buffer)" (``FeatureBuffer`` +
+``label_buffer`` in row tiles), "DatasetGAN (prealloc)" (its ``latent_to_image`` + ``generate_data``:
+one preallocated [1, C, H, W] buffer filled tap by tap, then every member on every pixel at once) and
+"EditGAN (list + cat)" (``reference_label``: upsampled taps in a list, ``torch.cat``, every member on
+every pixel). Every labelling variant runs in a FRESH subprocess that loads the tapped features from disk (no
 generator in that process), builds its labeller, then labels the sample once. "Peak extra" is the
 highest resident set size seen while labelling (psutil sampled every millisecond, and ru_maxrss)
-minus the resident set just before, i.e. what labelling one sample costs on top of having its taps.
+minus the resident set just before, i.e. what labelling one sample costs on top of having its taps
+and the ensemble's weights; each side's setup (folding, regrouped weights, member modules, buffers)
+is inside that window and inside its time.
 Label times are one call each; render and fused-label times for the ratio are medians of --repeats
 calls in one process. Training runs in its own fresh subprocess; its figure is that process's peak
 RSS (ru_maxrss: generator, re-rendering, pools, training, validation) and its wall time.
@@ -144,23 +150,43 @@ def role_label(args: argparse.Namespace) -> dict[str, Any]:
     res = int(feats[-1].shape[-1])
     grid = TapGrid.build(taps, res, FeatureConfig())
     ens = make_ensemble(grid.channels, args.classes, args.members)
-    setup_mb = 0.0
-    if args.variant == "fused":
-        lab = FusedLabeller(ens.fold(), grid)
-        setup_mb = 2 * lab.folded.w1.numel() * 4 / MB  # folded w1 [MH, C] and its regrouped copy
-    with PeakRSS() as peak:
+    with PeakRSS() as peak:  # setup (folding, regrouping, buffers) counted on every side
         t0 = time.perf_counter()
         if args.variant == "fused":
-            result = lab.label(feats, maps=("probs",))
+            result = FusedLabeller(ens.fold(), grid).label(feats, maps=("probs",))
         elif args.variant == "buffer":
             buf = FeatureBuffer(taps, resolution=res, batch_size=1).fill(feats)
             result = label_buffer(buf, ens.fold(), maps=("probs",))
+        elif args.variant == "datasetgan":
+            result = datasetgan_label(feats, ens, resolution=res)
         else:
             result = reference_label(feats, ens, resolution=res, maps=("probs",))
         seconds = time.perf_counter() - t0
     assert result.probs is not None
     save_file({"labels": result.labels, "probs": result.probs}, args.out)
-    return {"seconds": seconds, "peak_extra_mb": peak.extra_mb, "labeller_setup_mb": setup_mb}
+    return {"seconds": seconds, "peak_extra_mb": peak.extra_mb}
+
+
+def datasetgan_label(feats: list[torch.Tensor], ens: PixelEnsemble, *, resolution: int) -> Any:
+    """DatasetGAN's method (``latent_to_image`` + ``generate_data``): one preallocated buffer
+    [1, C, H, W] filled tap by tap with the upsampled maps, reshaped to [H*W, C], then every member
+    (an ``nn.Sequential``) on every pixel at once, softmax, mean over members."""
+    from datasetgan.interpreter.predict import ResultWriter
+
+    c = sum(int(f.shape[1]) for f in feats)
+    buffer = torch.empty(1, c, resolution, resolution)
+    start = 0
+    for f in feats:
+        buffer[:, start : start + f.shape[1]] = torch.nn.functional.interpolate(
+            f, size=(resolution, resolution), mode="bilinear", align_corners=False
+        )
+        start += f.shape[1]
+    pixels = buffer.reshape(c, -1).t()
+    members = [ens.member(m) for m in range(ens.n_members)]
+    logp = torch.stack([torch.log_softmax(member(pixels), dim=-1) for member in members])
+    writer = ResultWriter(1, resolution, resolution, ens.n_classes, ("probs",), buffer.device)
+    writer.write(logp.transpose(1, 2), 0, 0, resolution, order="yx")
+    return writer.result()
 
 
 def role_train(args: argparse.Namespace) -> dict[str, Any]:
@@ -183,6 +209,14 @@ def role_train(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+NAMES = {
+    "fused": "ours (fused)",
+    "buffer": "ours (buffer)",
+    "datasetgan": "DatasetGAN (prealloc)",
+    "reference": "EditGAN (list + cat)",
+}
+
+
 # -- orchestration --------------------------------------------------------------------------------
 THREADS = 0
 
@@ -202,7 +236,7 @@ def labelling_table(res: int, args: argparse.Namespace, tmp: Path) -> None:
     common = {"resolution": res, "members": args.members, "classes": args.classes}
     prep = run_role("prepare", features=feats, repeats=args.repeats, seed=args.seed, **common)
     rows = {}
-    for variant in ("fused", "buffer", "reference"):
+    for variant in ("fused", "buffer", "datasetgan", "reference"):
         out = tmp / f"{variant}_{res}.safetensors"
         rows[variant] = run_role(
             "label",
@@ -218,17 +252,18 @@ def labelling_table(res: int, args: argparse.Namespace, tmp: Path) -> None:
         f"\n== labelling one {res}x{res} sample: C = {prep['channels']}, {args.members} members, K = {args.classes}"
     )
     print(
-        f"{'variant':<12}{'peak extra MB':>15}{'label s':>10}{'labels != ref':>15}{'max|dp| vs ref':>16}"
+        f"{'variant':<22}{'peak extra MB':>15}{'label s':>10}{'labels != ref':>15}{'max|dp| vs ref':>16}"
     )
     for name, row in rows.items():
         differ = int((row["result"]["labels"] != ref["result"]["labels"]).sum())
         dp = (row["result"]["probs"] - ref["result"]["probs"]).abs().max().item()
         print(
-            f"{name:<12}{row['peak_extra_mb']:>15.0f}{row['seconds']:>10.2f}{differ:>15d}{dp:>16.1e}"
+            f"{NAMES[name]:<22}{row['peak_extra_mb']:>15.0f}{row['seconds']:>10.2f}{differ:>15d}{dp:>16.1e}"
         )
-    print(f"fused vs reference: memory 1/{ref['peak_extra_mb'] / fused['peak_extra_mb']:.1f}, "
-          f"{ref['seconds'] / fused['seconds']:.1f}x faster (not counted: the fused labeller's regrouped "
-          f"first-layer weights, built once per interpreter, {fused['labeller_setup_mb']:.0f} MB)")  # fmt: skip
+    for peer in ("datasetgan", "reference"):
+        other = rows[peer]
+        print(f"fused vs {NAMES[peer]}: memory 1/{other['peak_extra_mb'] / fused['peak_extra_mb']:.1f}, "
+              f"{other['seconds'] / fused['seconds']:.1f}x faster (setup counted on both sides)")  # fmt: skip
     r, f = prep["render_s"], prep["fused_label_s"]
     print(f"render {r:.2f} s, fused label {f:.2f} s (medians of {args.repeats}): (render + label) / render = "
           f"{(r + f) / r:.2f}; with the reference labeller {(r + ref['seconds']) / r:.2f}")  # fmt: skip

@@ -159,7 +159,8 @@ class Generator(nn.Module):
         noise_mode: "const" uses the stored noise buffers (deterministic), "random" draws fresh noise
         from ``rng`` (required), "none" adds no noise. ``noise`` (one [N or 1, 1, R, R] per layer)
         overrides the mode, e.g. for noise optimisation. Returns the image [N, 3, H, W] and, with
-        ``taps="all"``, every styled convolution's activated output (see :attr:`tap_layout`).
+        ``taps="all"``, every styled convolution's activated output (see :attr:`tap_layout`); on CPU
+        without autograd the taps are channels-last tensors (same shapes and values).
         """
         ws = self._check_ws(ws)
         layer_noise = self._layer_noise(ws, noise_mode, rng, noise)
@@ -167,7 +168,12 @@ class Generator(nn.Module):
         if taps not in ("all", "none"):
             raise ValueError(f"taps: got {taps!r}, expected 'all' or 'none'")
         features: list[torch.Tensor] = []
-        x = self.conv1(self.input(ws.shape[0]), ws[:, 0], layer_noise[0], modconv)
+        x = self.input(ws.shape[0])
+        if not ws.is_cuda and not torch.is_grad_enabled():
+            # CPU inference runs channels-last (NHWC): oneDNN's convolutions, the transposed ones
+            # and the depthwise blur are all faster there; the taps keep that layout
+            x = x.contiguous(memory_format=torch.channels_last)
+        x = self.conv1(x, ws[:, 0], layer_noise[0], modconv)
         if keep:
             features.append(x)
         skip = self.to_rgb1(x, ws[:, 1], None, modconv)
@@ -180,7 +186,7 @@ class Generator(nn.Module):
             if keep:
                 features.append(x)
             skip = to_rgb(x, ws[:, i + 2], skip, modconv)
-        return SynthesisOutput(skip, features)
+        return SynthesisOutput(skip.contiguous(), features)
 
     def forward(self, ws: torch.Tensor, **kwargs: object) -> SynthesisOutput:
         return self.synthesize(ws, **kwargs)  # type: ignore[arg-type]

@@ -12,7 +12,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from datasetgan.models.stylegan2.ops import fused_leaky_relu, make_blur_kernel, upfirdn2d
+from datasetgan.models.stylegan2.ops import (
+    demodulate_noise_bias_leaky_relu_,
+    fused_leaky_relu,
+    make_blur_kernel,
+    upfirdn2d,
+)
 
 ModconvImpl = Literal["auto", "batched", "grouped"]
 MODCONV_IMPLS = ("auto", "batched", "grouped")
@@ -132,15 +137,23 @@ class ModulatedConv2d(nn.Module):
     def forward(self, x: torch.Tensor, w: torch.Tensor, impl: ModconvImpl = "auto") -> torch.Tensor:
         """x: [N, C_in, H, W], w: [N, D] -> [N, C_out, H', W'] (H' = 2H when upsampling)."""
         style = self.modulation(w)  # [N, C_in]
-        if impl == "auto":
-            impl = "grouped" if x.is_cuda and not torch.is_grad_enabled() else "batched"
+        impl = resolve_modconv(impl, x)
         if impl == "batched":
             return self._forward_batched(x, style)
-        if impl == "grouped":
-            return self._forward_grouped(x, style)
-        raise ValueError(f"modconv impl: got {impl!r}, expected one of {MODCONV_IMPLS}")
+        return self._forward_grouped(x, style)
 
     def _forward_batched(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        out, demod = self.batched_undemodulated(x, style)
+        if demod is not None:
+            demod = demod[:, :, None, None]
+            out = out.mul_(demod) if not torch.is_grad_enabled() else out * demod
+        return out
+
+    def batched_undemodulated(
+        self, x: torch.Tensor, style: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The batched path up to demodulation: (out [N, C_out, H', W'] in ``x``'s memory format,
+        demod [N, C_out] or None). ``out * demod`` is the layer's output."""
         weight = self.weight[0] * self.scale  # [C_out, C_in, k, k]
         x = x * style[:, :, None, None]
         if self.upsample:
@@ -148,12 +161,11 @@ class ModulatedConv2d(nn.Module):
             out = self.blur(out)
         else:
             out = F.conv2d(x, weight, padding=self.padding)
-        if self.demodulate:
-            # sum over (C_in, k, k) of (weight * style)^2 as one [N, C_in] x [C_in, C_out] product
-            energy = (style * style) @ weight.square().sum(dim=(2, 3)).t()
-            demod = torch.rsqrt(energy + 1e-8)[:, :, None, None]
-            out = out.mul_(demod) if not torch.is_grad_enabled() else out * demod
-        return out
+        if not self.demodulate:
+            return out, None
+        # sum over (C_in, k, k) of (weight * style)^2 as one [N, C_in] x [C_in, C_out] product
+        energy = (style * style) @ weight.square().sum(dim=(2, 3)).t()
+        return out, torch.rsqrt(energy + 1e-8)
 
     def _forward_grouped(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         n, c_in, h, w = x.shape
@@ -171,6 +183,15 @@ class ModulatedConv2d(nn.Module):
             return out
         out = F.conv2d(x, weight.reshape(n * c_out, c_in, k, k), padding=self.padding, groups=n)
         return out.view(n, c_out, out.shape[2], out.shape[3])
+
+
+def resolve_modconv(impl: ModconvImpl, x: torch.Tensor) -> Literal["batched", "grouped"]:
+    """``"auto"`` -> ``"grouped"`` for CUDA inference, else ``"batched"``; checks the name."""
+    if impl == "auto":
+        return "grouped" if x.is_cuda and not torch.is_grad_enabled() else "batched"
+    if impl not in ("batched", "grouped"):
+        raise ValueError(f"modconv impl: got {impl!r}, expected one of {MODCONV_IMPLS}")
+    return impl
 
 
 class NoiseInjection(nn.Module):
@@ -237,6 +258,13 @@ class StyledConv(nn.Module):
         noise: torch.Tensor | None,
         impl: ModconvImpl = "auto",
     ) -> torch.Tensor:
+        if not torch.is_grad_enabled() and resolve_modconv(impl, x) == "batched":
+            # inference: the conv's epilogue (demodulation, noise, bias, activation) in two passes
+            out, demod = self.conv.batched_undemodulated(x, self.conv.modulation(w))
+            assert demod is not None
+            return demodulate_noise_bias_leaky_relu_(
+                out, demod, noise, self.noise.weight, self.activate.bias
+            )
         return self.activate(self.noise(self.conv(x, w, impl), noise))
 
 
@@ -266,7 +294,20 @@ class ToRGB(nn.Module):
         skip: torch.Tensor | None,
         impl: ModconvImpl = "auto",
     ) -> torch.Tensor:
-        out = self.conv(x, w, impl) + self.bias
+        if resolve_modconv(impl, x) == "batched":
+            out = self._project(x, self.conv.modulation(w)) + self.bias
+        else:
+            out = self.conv(x, w, impl) + self.bias
         if skip is not None:
             out = out + self.upsample(skip)
         return out
+
+    def _project(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        """The modulated 1x1 conv as one batched matmul with the style folded into per-sample
+        weights [N, C, 3] (no modulated copy of ``x``). x: [N, C, H, W] -> [N, 3, H, W]."""
+        n, c, h, w = x.shape
+        weight = (self.conv.weight[0, :, :, 0, 0] * self.conv.scale)[None] * style[:, None, :]
+        if x.is_contiguous(memory_format=torch.channels_last) and c > 1:
+            pixels = x.permute(0, 2, 3, 1).reshape(n, h * w, c)  # a view of the NHWC storage
+            return torch.bmm(pixels, weight.transpose(1, 2)).view(n, h, w, 3).permute(0, 3, 1, 2)
+        return torch.bmm(weight, x.reshape(n, c, h * w)).view(n, 3, h, w)

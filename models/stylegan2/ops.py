@@ -55,14 +55,18 @@ def upfirdn2d_native(
 ) -> torch.Tensor:
     """Reference implementation of :func:`upfirdn2d` with ordinary PyTorch ops."""
     n, c, h, w = x.shape
+    p0, p1 = pad
+    kh, kw = kernel.shape
+    if up == 1 and down == 1 and p0 == p1 >= 0:
+        # a symmetric zero pad is the convolution's own padding: no padded copy, layout kept
+        weight = kernel.flip(0, 1).to(x)[None, None].expand(c, 1, kh, kw)
+        return F.conv2d(x, weight, padding=p0, groups=c)
     if up > 1:
         spread = x.new_zeros(n, c, h, up, w, up)
         spread[:, :, :, 0, :, 0] = x
         x = spread.reshape(n, c, h * up, w * up)
-    p0, p1 = pad
     if p0 or p1:
         x = F.pad(x, [p0, p1, p0, p1])
-    kh, kw = kernel.shape
     weight = kernel.flip(0, 1).to(x)[None, None].expand(c, 1, kh, kw)
     x = F.conv2d(x, weight, groups=c)
     if down > 1:
@@ -105,3 +109,36 @@ def fused_leaky_relu_native(
         # leaky_relu is positively homogeneous: leaky(x + b) * s == leaky(x * s + b * s)
         return F.leaky_relu_(x.mul_(scale).add_(bias.view(shape) * scale), negative_slope)
     return F.leaky_relu(x + bias.view(shape), negative_slope) * scale
+
+
+def demodulate_noise_bias_leaky_relu_(
+    out: torch.Tensor,
+    demod: torch.Tensor,
+    noise: torch.Tensor | None,
+    noise_weight: torch.Tensor,
+    bias: torch.Tensor,
+    *,
+    negative_slope: float = 0.2,
+    scale: float = SQRT2,
+) -> torch.Tensor:
+    """In place, two passes over ``out``: leaky_relu(out * demod + noise * noise_weight + bias) * scale.
+
+    The epilogue of a styled convolution without autograd (the sqrt 2 gain is folded into the other
+    terms: leaky ReLU is positively homogeneous). out: [N, C, H, W] (any memory format, overwritten);
+    demod: [N, C]; noise: [N or 1, 1, H, W] or None; noise_weight: [1]; bias: [C].
+    """
+    _, c, h, w = out.shape
+    addend = (bias * scale).view(1, c, 1, 1)
+    if noise is not None:
+        # [N or 1, C, H, W] in ``out``'s layout: one batch's worth for the stored constant noise
+        fmt = (
+            torch.channels_last
+            if out.is_contiguous(memory_format=torch.channels_last) and c > 1
+            else torch.contiguous_format
+        )
+        base = torch.empty(
+            (noise.shape[0], c, h, w), dtype=out.dtype, device=out.device, memory_format=fmt
+        )
+        addend = torch.add(addend, noise.to(out), alpha=float(noise_weight) * scale, out=base)
+    torch.addcmul(addend, out, (demod * scale)[:, :, None, None], out=out)
+    return F.leaky_relu_(out, negative_slope)
