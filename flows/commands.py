@@ -16,6 +16,9 @@ Seed = Annotated[int, typer.Option(min=0, help="dataset seed: sample i uses deri
 Truncation = Annotated[float, typer.Option(help="psi in [0, 1]: 1 = none")]
 Batch = Annotated[int, typer.Option(min=1, help="samples per forward pass (fixed per store)")]
 Threads = Annotated[int, typer.Option(min=1, help="torch threads per shard task (fixed per store)")]
+Precision = Annotated[
+    str, typer.Option(help="fp32 (exact) | bf16 (generator in bfloat16: CPUs with BF16/AMX, CUDA)")
+]
 Classes = Annotated[
     str | None, typer.Option(help="class list: a classes.txt/.json file or 'bg,hair,skin'")
 ]
@@ -45,6 +48,7 @@ def sample(
     batch_size: Batch = 8,
     shard_size: Annotated[int, typer.Option(help="samples per shard")] = 64,
     threads: Threads = 1,
+    precision: Precision = "fp32",
     classes: Classes = None,
     runner: dict[str, Any] | None = None,
     logs: bool = False,
@@ -52,7 +56,8 @@ def sample(
     """Draw N samples for annotation: a samples store, PNGs, and the folder masks go into."""
     from datasetgan.pipeline.params import SampleParams
 
-    render = {"seed": seed, "truncation": truncation, "batch_size": batch_size, "threads": threads}
+    render = {"seed": seed, "truncation": truncation, "batch_size": batch_size, "threads": threads,
+              "precision": precision}  # fmt: skip
     params = build(
         SampleParams, generator=generator, out=out, n=n, render=render, shard_size=shard_size,
         class_names=parse_classes(classes), runner=runner,
@@ -124,6 +129,7 @@ def generate(
     truncation: Truncation = 0.7,
     batch_size: Batch = 8,
     threads: Threads = 1,
+    precision: Precision = "fp32",
     drop_uncertain: Annotated[float, typer.Option(help="fraction of most uncertain to drop")] = 0.0,
     uncertainty_maps: Annotated[bool, typer.Option(help="store per-pixel uncertainty")] = False,
     classes: Classes = None,
@@ -139,7 +145,8 @@ def generate(
     """Generate a labelled dataset (resumable, deterministic whatever the shard/worker count)."""
     from datasetgan.pipeline.params import GenerateParams
 
-    render = {"seed": seed, "truncation": truncation, "batch_size": batch_size, "threads": threads}
+    render = {"seed": seed, "truncation": truncation, "batch_size": batch_size, "threads": threads,
+              "precision": precision}  # fmt: skip
     params = build(
         GenerateParams, generator=generator, interpreter=interpreter, out=out, n=n, render=render,
         shard_size=shard_size, drop_uncertain=drop_uncertain, uncertainty_maps=uncertainty_maps,
@@ -251,6 +258,7 @@ def embed(
         str, typer.Option(help="imagenet | <.pth> | random | none")
     ] = "imagenet",
     threads: Threads = 1,
+    precision: Precision = "fp32",
     runner: dict[str, Any] | None = None,
     logs: bool = False,
 ) -> None:
@@ -260,7 +268,7 @@ def embed(
     params = build(
         EmbedParams, encoder=encoder, images=images, out=out, generator=generator,
         interpreter=interpreter, refine=refine, refine_steps=refine_steps, batch_size=batch_size,
-        shard_size=shard_size, lpips_trunk=lpips_trunk, threads=threads,
+        shard_size=shard_size, lpips_trunk=lpips_trunk, threads=threads, precision=precision,
         runner=runner,
     )  # fmt: skip
     from datasetgan.flows.embedding import embed_dataset

@@ -173,6 +173,7 @@ def _project_into(
     in place (its transposed view goes straight to the matrix product: no copy)."""
     for k, (f, sl) in enumerate(zip(maps, slices, strict=True)):
         x = f.reshape(f.shape[0], -1).t()  # [rows*R, C_t], a view for full-width row ranges
+        x = x.to(w1t.dtype)  # bf16 taps (precision="bf16") are labelled in the ensemble's fp32
         if k == 0 and bias is not None:
             torch.addmm(bias, x, w1t[sl], out=out)
         elif k == 0:

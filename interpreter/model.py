@@ -27,6 +27,7 @@ from datasetgan.interpreter.predict import LabelResult
 from datasetgan.interpreter.resample import Tap, TapGrid
 from datasetgan.models.fingerprint import state_dict_sha256
 from datasetgan.models.folder_format import ModelFolder
+from datasetgan.models.precision import Precision, compute_precision
 from datasetgan.models.stylegan2 import Generator, SynthesisOutput
 from datasetgan.models.stylegan2.generator import NoiseMode
 
@@ -152,10 +153,13 @@ class Interpreter:
         rng: torch.Generator | None = None,
         maps: Sequence[str] = (),
         tile_pixels: int = DEFAULT_TILE_PIXELS,
+        precision: Precision = "fp32",
     ) -> tuple[torch.Tensor, LabelResult]:
-        """Render W+ codes [N, L, D] and label them: (image [N, 3, H_g, W_g], :class:`LabelResult`)."""
+        """Render W+ codes [N, L, D] and label them: (image [N, 3, H_g, W_g], :class:`LabelResult`).
+        ``precision="bf16"`` renders in bfloat16 (see ``models.precision``); labelling stays fp32."""
         self.bind(generator)
-        out = generator.synthesize(ws, noise_mode=noise_mode, rng=rng, taps="all")
+        with compute_precision(precision, ws.device):
+            out = generator.synthesize(ws, noise_mode=noise_mode, rng=rng, taps="all")
         return out.image, self.label(out.features, maps=maps, tile_pixels=tile_pixels)
 
     def feature_buffer(

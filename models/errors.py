@@ -11,3 +11,7 @@ class ConfigError(ModelError, ValueError):
 
 class CheckpointError(ModelError):
     """A checkpoint that cannot be read: missing, corrupt, unsafe, or not the expected layout."""
+
+
+class PrecisionError(ModelError, ValueError):
+    """A compute precision this hardware cannot run (e.g. bf16 on a CPU without BF16 instructions)."""

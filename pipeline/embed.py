@@ -28,6 +28,7 @@ from datasetgan.models.encoders.train_run import TrainProgress, train_encoder
 from datasetgan.models.encoders.training import TrainConfig
 from datasetgan.models.fingerprint import state_dict_sha256
 from datasetgan.models.imaging import list_files
+from datasetgan.models.precision import check_precision
 from datasetgan.models.runtime import tune_cpu_allocator
 from datasetgan.pipeline import progress
 from datasetgan.pipeline.cache import cached, file_stamp
@@ -63,7 +64,8 @@ class EmbedPlan:
 
 def load_embed_models(recipe: EmbedRecipe) -> EmbedModels:
     """Encoder, generator, LPIPS (and interpreter), once per process (:mod:`.cache`); refuses an
-    interpreter trained on another generator."""
+    interpreter trained on another generator, and a precision this machine cannot run."""
+    check_precision(recipe.precision, "cpu")
 
     def load() -> EmbedModels:
         m = load_embedding_models(recipe.encoder, recipe.generator, lpips_trunk=recipe.lpips_trunk)
@@ -105,7 +107,7 @@ def plan_embeddings(p: EmbedParams) -> EmbedPlan:
         interpreter=str(p.interpreter.resolve()) if p.interpreter else None,
         images=str(p.images.resolve()), n_files=len(files), files_sha256=_digest(files),
         refine=p.refine, refine_steps=p.refine_steps, batch_size=p.batch_size,
-        lpips_trunk=p.lpips_trunk, threads=p.threads,
+        lpips_trunk=p.lpips_trunk, threads=p.threads, precision=p.precision,
     )  # fmt: skip
     m = load_embed_models(recipe)
     g, interp = m.models.generator, m.interpreter
@@ -145,7 +147,7 @@ def embed_shard(
     )
     arrays = rows(store, files, out)
     if m.interpreter is not None and out.indices:
-        _label(m, out.ws, arrays["label"], out.indices)
+        _label(m, out.ws, arrays["label"], out.indices, recipe.precision)
     t2 = time.perf_counter()
     store.write_shard(slot, arrays)
     k = len(store.spec.class_names)
@@ -183,12 +185,14 @@ def rows(store: ShardedStore, files: list[str], out: Any) -> dict[str, np.ndarra
 
 
 @torch.no_grad()
-def _label(m: EmbedModels, ws: np.ndarray, labels: np.ndarray, indices: list[int]) -> None:
+def _label(
+    m: EmbedModels, ws: np.ndarray, labels: np.ndarray, indices: list[int], precision: str
+) -> None:
     assert m.interpreter is not None
     g = m.models.generator
     for s in range(0, len(indices), 8):
         codes = torch.from_numpy(ws[s : s + 8]).to(g.w_avg)
-        _, result = m.interpreter.render_and_label(g, codes)
+        _, result = m.interpreter.render_and_label(g, codes, precision=precision)  # type: ignore[arg-type]
         labels[indices[s : s + 8]] = result.labels.cpu().numpy()
 
 
@@ -293,7 +297,9 @@ def _embed_preview(plan: EmbedPlan, files: list[str]) -> Path:
     if m.interpreter is not None:
         with torch.no_grad():
             image, result = m.interpreter.render_and_label(
-                m.models.generator, torch.from_numpy(out.ws)
+                m.models.generator,
+                torch.from_numpy(out.ws),
+                precision=plan.recipe.precision,  # type: ignore[arg-type]
             )
         pal = np.asarray(plan.palette, dtype=np.uint8)
         columns.append(

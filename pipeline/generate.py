@@ -26,6 +26,7 @@ from PIL import Image
 from datasetgan.interpreter import Interpreter, load_interpreter
 from datasetgan.models.fingerprint import state_dict_sha256
 from datasetgan.models.imaging import to_uint8
+from datasetgan.models.precision import check_precision, compute_precision
 from datasetgan.models.runtime import tune_cpu_allocator
 from datasetgan.models.stylegan2 import Generator, derive_seed, load_generator, w_plus_from_seeds
 from datasetgan.pipeline.cache import cached, file_stamp
@@ -44,7 +45,8 @@ class Models:
 
 def load_models(recipe: Recipe) -> Models:
     """The recipe's generator (and interpreter), loaded once per process (:mod:`.cache`). Refuses an
-    interpreter trained on another generator."""
+    interpreter trained on another generator, and a precision this machine cannot run."""
+    check_precision(recipe.render.precision, "cpu")
 
     def load() -> Models:
         g = load_generator(recipe.generator)
@@ -103,12 +105,15 @@ def render_batch(
     out: dict[str, np.ndarray] = {"w_plus": ws.numpy(), "seed": np.asarray(seeds, dtype=np.int64)}
     res = g.resolution
     if interp is None:
-        image = g.synthesize(ws, noise_mode=spec.noise_mode, taps="none").image
+        with compute_precision(spec.precision, ws.device):
+            image = g.synthesize(ws, noise_mode=spec.noise_mode, taps="none").image
         out["label"] = np.zeros((b, res, res), dtype=np.uint8)
         out["score"] = np.full(b, np.nan, dtype=np.float32)
     else:
         maps = ("uncertainty",) if "uncertainty" in fields else ()
-        image, result = interp.render_and_label(g, ws, noise_mode=spec.noise_mode, maps=maps)
+        image, result = interp.render_and_label(
+            g, ws, noise_mode=spec.noise_mode, maps=maps, precision=spec.precision
+        )
         out["label"] = result.labels.numpy()
         out["score"] = result.score.numpy()
         if result.uncertainty is not None:

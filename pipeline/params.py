@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 NoiseMode = Literal["const", "none"]
+Precision = Literal["fp32", "bf16"]
 Codec = Literal["zstd", "gzip", "none"]
 STORE_SPEC = "store.json"
 
@@ -69,6 +70,9 @@ class RenderSpec(Params):
     )
     threads: int = Field(1, ge=1, le=256, description="torch threads inside each shard task")
     noise_mode: NoiseMode = "const"
+    precision: Precision = Field(
+        "fp32", description="fp32 (exact) | bf16 (generator in bfloat16, labeller fp32)"
+    )
 
 
 def _existing(path: Path, what: str, expected: str) -> Path:
@@ -399,6 +403,7 @@ class EmbedParams(Params):
     shard_size: int = Field(64, ge=1)
     lpips_trunk: str = Field("imagenet", description="'imagenet', a .pth path, 'random' or 'none'")
     threads: int = Field(1, ge=1, le=256, description="torch threads inside each shard task")
+    precision: Precision = Field("fp32", description="of the labels' rendering: fp32 | bf16")
     runner: RunnerSpec = RunnerSpec()
 
     @model_validator(mode="after")

@@ -131,6 +131,7 @@ class EmbedRecipe(StoredRecipe):
     batch_size: int = 8
     lpips_trunk: str = "imagenet"
     threads: int = 1
+    precision: str = "fp32"
 
     def embed_config(self, keep_images: str = "none") -> EmbedConfig:
         lpips = 0.0 if self.lpips_trunk == "none" else 1.0

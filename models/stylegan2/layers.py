@@ -136,7 +136,7 @@ class ModulatedConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor, w: torch.Tensor, impl: ModconvImpl = "auto") -> torch.Tensor:
         """x: [N, C_in, H, W], w: [N, D] -> [N, C_out, H', W'] (H' = 2H when upsampling)."""
-        style = self.modulation(w)  # [N, C_in]
+        style = self.style(w)  # [N, C_in]
         impl = resolve_modconv(impl, x)
         if impl == "batched":
             return self._forward_batched(x, style)
@@ -155,17 +155,25 @@ class ModulatedConv2d(nn.Module):
         """The batched path up to demodulation: (out [N, C_out, H', W'] in ``x``'s memory format,
         demod [N, C_out] or None). ``out * demod`` is the layer's output."""
         weight = self.weight[0] * self.scale  # [C_out, C_in, k, k]
-        x = x * style[:, :, None, None]
-        if self.upsample:
+        x = x * style.to(x.dtype)[:, :, None, None]
+        if self.upsample and x.dtype == torch.bfloat16:
+            out = self.blur(_transposed_conv_by_phases(x, weight))
+        elif self.upsample:
             out = F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)
             out = self.blur(out)
         else:
             out = F.conv2d(x, weight, padding=self.padding)
         if not self.demodulate:
             return out, None
-        # sum over (C_in, k, k) of (weight * style)^2 as one [N, C_in] x [C_in, C_out] product
-        energy = (style * style) @ weight.square().sum(dim=(2, 3)).t()
+        with torch.autocast(x.device.type, enabled=False):  # demodulation stays fp32 under bf16
+            # sum over (C_in, k, k) of (weight * style)^2 as one [N, C_in] x [C_in, C_out] product
+            energy = (style * style) @ weight.square().sum(dim=(2, 3)).t()
         return out, torch.rsqrt(energy + 1e-8)
+
+    def style(self, w: torch.Tensor) -> torch.Tensor:
+        """w [N, D] -> style [N, C_in], in fp32 even under a bf16 autocast."""
+        with torch.autocast(w.device.type, enabled=False):
+            return self.modulation(w.float())
 
     def _forward_grouped(self, x: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
         n, c_in, h, w = x.shape
@@ -183,6 +191,27 @@ class ModulatedConv2d(nn.Module):
             return out
         out = F.conv2d(x, weight.reshape(n * c_out, c_in, k, k), padding=self.padding, groups=n)
         return out.view(n, c_out, out.shape[2], out.shape[3])
+
+
+def _transposed_conv_by_phases(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``F.conv_transpose2d(x, weight.transpose(0, 1), stride=2)`` for a 3x3 ``weight`` [C_out, C_in,
+    3, 3] as four ordinary convolutions, one per output phase (even/odd row x even/odd column: 2x2,
+    2x1, 1x2 and 1x1 taps, nine in all as in the transposed one), interleaved into [N, C_out, 2H+1,
+    2W+1]. oneDNN's bf16 transposed convolution is slow on CPU; its ordinary ones use AMX."""
+    n, _, h, w = x.shape
+    outer, mid = [2, 0], slice(1, 2)  # kernel taps of even (two source rows) and odd positions
+    padded = F.pad(x, (1, 1, 1, 1))
+    out = torch.empty(
+        (n, weight.shape[0], 2 * h + 1, 2 * w + 1),
+        dtype=x.dtype,
+        device=x.device,
+        memory_format=torch.channels_last,
+    )
+    out[:, :, 0::2, 0::2] = F.conv2d(padded, weight[:, :, outer][:, :, :, outer])
+    out[:, :, 0::2, 1::2] = F.conv2d(padded[:, :, :, 1:-1], weight[:, :, outer][:, :, :, mid])
+    out[:, :, 1::2, 0::2] = F.conv2d(padded[:, :, 1:-1, :], weight[:, :, mid][:, :, :, outer])
+    out[:, :, 1::2, 1::2] = F.conv2d(x, weight[:, :, mid, mid])
+    return out
 
 
 def resolve_modconv(impl: ModconvImpl, x: torch.Tensor) -> Literal["batched", "grouped"]:
@@ -260,7 +289,7 @@ class StyledConv(nn.Module):
     ) -> torch.Tensor:
         if not torch.is_grad_enabled() and resolve_modconv(impl, x) == "batched":
             # inference: the conv's epilogue (demodulation, noise, bias, activation) in two passes
-            out, demod = self.conv.batched_undemodulated(x, self.conv.modulation(w))
+            out, demod = self.conv.batched_undemodulated(x, self.conv.style(w))
             assert demod is not None
             return demodulate_noise_bias_leaky_relu_(
                 out, demod, noise, self.noise.weight, self.activate.bias
@@ -295,7 +324,7 @@ class ToRGB(nn.Module):
         impl: ModconvImpl = "auto",
     ) -> torch.Tensor:
         if resolve_modconv(impl, x) == "batched":
-            out = self._project(x, self.conv.modulation(w)) + self.bias
+            out = self._project(x, self.conv.style(w)) + self.bias
         else:
             out = self.conv(x, w, impl) + self.bias
         if skip is not None:
@@ -307,6 +336,7 @@ class ToRGB(nn.Module):
         weights [N, C, 3] (no modulated copy of ``x``). x: [N, C, H, W] -> [N, 3, H, W]."""
         n, c, h, w = x.shape
         weight = (self.conv.weight[0, :, :, 0, 0] * self.conv.scale)[None] * style[:, None, :]
+        weight = weight.to(x.dtype)
         if x.is_contiguous(memory_format=torch.channels_last) and c > 1:
             pixels = x.permute(0, 2, 3, 1).reshape(n, h * w, c)  # a view of the NHWC storage
             return torch.bmm(pixels, weight.transpose(1, 2)).view(n, h, w, 3).permute(0, 3, 1, 2)

@@ -140,5 +140,7 @@ def demodulate_noise_bias_leaky_relu_(
             (noise.shape[0], c, h, w), dtype=out.dtype, device=out.device, memory_format=fmt
         )
         addend = torch.add(addend, noise.to(out), alpha=float(noise_weight) * scale, out=base)
-    torch.addcmul(addend, out, (demod * scale)[:, :, None, None], out=out)
+    torch.addcmul(
+        addend.to(out.dtype), out, (demod * scale).to(out.dtype)[:, :, None, None], out=out
+    )
     return F.leaky_relu_(out, negative_slope)

@@ -85,3 +85,21 @@ def test_shard_task_fixes_torch_threads(assets: tuple[Path, Path], tmp_path: Pat
         assert torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def test_bf16_store_is_close_to_fp32(assets: tuple[Path, Path], tmp_path: Path) -> None:
+    """precision="bf16" is recorded, its labels agree with fp32's on nearly every pixel."""
+    from datasetgan.models.precision import bf16_supported
+
+    if not bf16_supported("cpu"):
+        pytest.skip("this CPU has no BF16")
+    generate_dataset(params(assets, tmp_path / "fp32", n=8))
+    bf16 = {"batch_size": 4, "precision": "bf16"}
+    generate_dataset(params(assets, tmp_path / "bf16", n=8, render=bf16))
+    a, b = store_arrays(tmp_path / "fp32"), store_arrays(tmp_path / "bf16")
+    assert np.array_equal(a["w_plus"], b["w_plus"])
+    assert (a["label"] == b["label"]).mean() >= 0.98
+    diff = np.abs(a["image"].astype(int) - b["image"].astype(int))
+    assert diff.mean() <= 2.0
+    with pytest.raises(RecipeError):  # a store keeps the precision it was made with
+        generate_dataset(params(assets, tmp_path / "fp32", n=16, render=bf16))
