@@ -1,13 +1,14 @@
 """Generator throughput on this CPU: ours vs rosinality's code vs the machine's convolution limit.
 
     python benchmarks/generator.py --rosinality DIR [--resolution 256] [--batch 8] [--repeats 5]
-                                   [--threads 2] [--allocator tuned|glibc]
+                                   [--threads 2] [--allocator tuned|glibc] [--bf16]
 
 Everything runs in ONE process, alternating batch by batch, with the same weights (full
 configuration: 512-d W, 8 mapping layers, channel_multiplier 2, every parameter perturbed so noise
 strengths and biases are not zero), the same W+ codes and the same threads:
 
   ours        ``Generator.synthesize(ws, taps="none")``, what ``datasetgan`` runs on CPU
+  ours bf16   the same at ``--precision bf16`` (with --bf16; CPUs with BF16/AMX)
   rosinality  rosinality's own ``Generator`` (model.py of a stylegan2-pytorch checkout; its CUDA
               extension build is skipped, its CPU code paths run as they ship)
   limit       only the convolutions of the same synthesis (every modulated conv's 3x3, transposed 3x3
@@ -135,6 +136,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--allocator", choices=("tuned", "glibc"), default="tuned")
+    parser.add_argument("--bf16", action="store_true", help="also time ours at precision bf16")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.set_grad_enabled(False)
@@ -155,6 +157,14 @@ def main() -> None:
         return ours.synthesize(ws, taps="none").image
 
     runners: dict[str, Callable[[], torch.Tensor | None]] = {"ours": run_ours}
+    if args.bf16:
+        from datasetgan.models.precision import compute_precision
+
+        def run_ours_bf16() -> torch.Tensor:
+            with compute_precision("bf16", "cpu"):
+                return ours.synthesize(ws, taps="none").image
+
+        runners["ours bf16"] = run_ours_bf16
     if args.rosinality:
         model = import_rosinality(args.rosinality)
         t0 = time.perf_counter()
@@ -207,6 +217,10 @@ def main() -> None:
         f"ours at {paired['limit']:.2f} of the machine's convolution limit "
         f"(median of paired limit/ours time ratios; ratio of medians {med['limit'] / med['ours']:.2f})"
     )
+    if "rosinality" in runners and "ours bf16" in runners:
+        print(
+            f"ours bf16 vs rosinality: {paired['rosinality'] / paired['ours bf16']:.2f}x faster (paired)"
+        )
     if "rosinality" in runners:
         diff = (images["ours"] - images["rosinality"]).abs().max().item()  # type: ignore[operator]
         print(
