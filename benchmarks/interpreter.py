@@ -116,7 +116,11 @@ def generator(resolution: int) -> Generator:
 
 # -- roles (each runs in its own process) ---------------------------------------------------------
 def role_prepare(args: argparse.Namespace) -> dict[str, Any]:
-    """Render one sample: save its taps; time render and fused labelling in this process."""
+    """Render one sample: save its taps; time render and fused labelling in this process, with the
+    allocator setting `generate` uses (models.runtime.tune_cpu_allocator)."""
+    from datasetgan.models.runtime import tune_cpu_allocator
+
+    tune_cpu_allocator()
     g = generator(args.resolution)
     ws = w_plus_from_seeds(g, [args.seed])
     renders, out = [], None

@@ -20,7 +20,7 @@ MH = M*H1, T rows per tile, K classes.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -81,7 +81,7 @@ class FusedLabeller:
             )
             offset += cols.in_size
         self.side_width = offset
-        self.col_matrix = _column_matrix(self.groups, grid.width, offset).to(w1t)
+        self.col_blocks = _column_blocks(self.groups, grid.width).to(w1t.device)
 
     @property
     def mh(self) -> int:
@@ -130,6 +130,7 @@ class FusedLabeller:
                 self.direct_w1t,
                 self.direct_slices,
                 bias=self.folded.b1,
+                stack=ws.stack,
             )
         else:
             acc.copy_(self.folded.b1.expand(t * width, mh))
@@ -138,13 +139,15 @@ class FusedLabeller:
         side = ws.side[: t * self.side_width * mh].view(t, self.side_width * mh)
         for grp, win in zip(self.groups, windows, strict=True):
             lo, hi = grp.rows.source_window(y0, y1)
-            proj = win.rows(lo, hi, functools.partial(self._project, features, i, grp))
+            proj = win.rows(lo, hi, functools.partial(self._project, features, i, grp, ws.stack))
             block = side[:, grp.offset * mh : (grp.offset + grp.cols.in_size) * mh]
             torch.mm(grp.row_weights[y0:y1, lo:hi], proj.view(hi - lo, -1), out=block)
         side3 = side.view(t, self.side_width, mh)
         acc3 = acc.view(t, width, mh)
-        for r in range(t):
-            acc3[r].addmm_(self.col_matrix, side3[r])
+        for x0, x1, sources, weights in self.col_blocks:
+            # output columns x0..x1-1 read only a few source columns of each group
+            block = torch.matmul(weights.to(side.dtype), side3.index_select(1, sources))
+            acc3[:, x0:x1].add_(block)
         return acc
 
     def _project(
@@ -152,13 +155,14 @@ class FusedLabeller:
         features: Sequence[torch.Tensor],
         i: int,
         grp: _Group,
+        stack: torch.Tensor,
         lo: int,
         hi: int,
         out: torch.Tensor,
     ) -> None:
         """Project source rows lo..hi-1 of a group's taps into ``out`` [hi - lo, R_cols, MH] (no bias)."""
         maps = [features[t][i, :, lo:hi, :] for t in grp.taps]
-        _project_into(out.view(-1, self.mh), maps, grp.w1t, grp.slices)
+        _project_into(out.view(-1, self.mh), maps, grp.w1t, grp.slices, stack=stack)
 
 
 def _project_into(
@@ -168,9 +172,25 @@ def _project_into(
     slices: Sequence[slice],
     *,
     bias: torch.Tensor | None = None,
+    stack: torch.Tensor | None = None,
 ) -> None:
-    """out [rows*R, MH] = (bias +) sum over taps of map^T . w1t[slice]; each map [C_t, rows, R] is read
-    in place (its transposed view goes straight to the matrix product: no copy)."""
+    """out [rows*R, MH] = (bias +) sum over taps of map^T . w1t[slice]; each map is [C_t, rows, R].
+
+    With several maps and ``stack`` (a flat scratch buffer), the maps' pixels are first laid side
+    by side ([rows*R, C_g], a small copy) so ONE product over all their channels writes ``out``,
+    instead of one product per tap each reading and writing the large [rows*R, MH] output."""
+    if stack is not None and len(maps) > 1:
+        pixels = out.shape[0]
+        channels = sum(int(f.shape[0]) for f in maps)
+        side = stack[: pixels * channels].view(pixels, channels)
+        for f, sl in zip(maps, slices, strict=True):
+            side[:, sl].copy_(f.reshape(f.shape[0], -1).t())
+        side = side.to(w1t.dtype)
+        if bias is not None:
+            torch.addmm(bias, side, w1t, out=out)
+        else:
+            torch.mm(side, w1t, out=out)
+        return
     for k, (f, sl) in enumerate(zip(maps, slices, strict=True)):
         x = f.reshape(f.shape[0], -1).t()  # [rows*R, C_t], a view for full-width row ranges
         x = x.to(w1t.dtype)  # bf16 taps (precision="bf16") are labelled in the ensemble's fp32
@@ -215,6 +235,7 @@ class _Workspace:
         self.side = w.new_empty(rows_per_tile * lab.side_width * lab.mh)
         height = lab.grid.height
         self.projected = []
+        stack = pixels * lab.direct_w1t.shape[0] if len(lab.direct) > 1 else 0
         for grp in lab.groups:
             spans = [
                 grp.rows.source_window(y, min(height, y + rows_per_tile))
@@ -222,6 +243,9 @@ class _Workspace:
             ]
             capacity = max(hi - lo for lo, hi in spans)
             self.projected.append(w.new_empty(capacity, grp.cols.in_size, lab.mh))
+            if len(grp.taps) > 1:
+                stack = max(stack, capacity * grp.cols.in_size * grp.channels)
+        self.stack = w.new_empty(stack)  # taps' pixels side by side before one product
 
 
 def _split_taps(grid: TapGrid) -> tuple[list[int], list[tuple[int, ...]]]:
@@ -263,16 +287,37 @@ def _dense_weights(amap: AxisMap) -> torch.Tensor:
     return out
 
 
-def _column_matrix(groups: Sequence[_Group], width: int, total: int) -> torch.Tensor:
-    """Sparse [W, sum of group source widths]: row x holds the two column weights of every group."""
+@dataclass(frozen=True)
+class _ColumnBlocks:
+    """The column resampling of the side-by-side groups, cut into blocks of output columns: block b
+    covers columns x0..x1-1, reads source columns ``sources`` [S_b] (of every group) with dense
+    weights [x1 - x0, S_b]. Each output column has two weights per group, so a block of 32 columns
+    reads ~40 of the ~250 source columns: small dense products instead of one sparse one per row."""
+
+    blocks: tuple[tuple[int, int, torch.Tensor, torch.Tensor], ...]
+
+    def __iter__(self) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
+        return iter(self.blocks)
+
+    def to(self, device: torch.device | str) -> _ColumnBlocks:
+        return _ColumnBlocks(
+            tuple((a, b, s.to(device), w.to(device)) for a, b, s, w in self.blocks)
+        )
+
+
+def _column_blocks(groups: Sequence[_Group], width: int, block: int = 32) -> _ColumnBlocks:
     if not groups:
-        return torch.zeros(width, 0).to_sparse()
-    rows, cols, vals = [], [], []
+        return _ColumnBlocks(())
+    total = sum(g.cols.in_size for g in groups)
+    dense = torch.zeros(width, total, dtype=torch.float64)
+    x = torch.arange(width)
     for grp in groups:
-        x, amap = torch.arange(width), grp.cols.to("cpu")
-        rows += [x, x]
-        cols += [amap.i0 + grp.offset, amap.i1 + grp.offset]
-        vals += [1.0 - amap.w1.double(), amap.w1.double()]
-    index = torch.stack([torch.cat(rows), torch.cat(cols)])
-    mat = torch.sparse_coo_tensor(index, torch.cat(vals), (width, total), check_invariants=False)
-    return mat.coalesce()
+        amap = grp.cols.to("cpu")
+        dense.index_put_((x, amap.i0 + grp.offset), 1.0 - amap.w1.double(), accumulate=True)
+        dense.index_put_((x, amap.i1 + grp.offset), amap.w1.double(), accumulate=True)
+    out = []
+    for x0 in range(0, width, block):
+        x1 = min(width, x0 + block)
+        sources = dense[x0:x1].ne(0).any(dim=0).nonzero().flatten()
+        out.append((x0, x1, sources, dense[x0:x1, sources].float().contiguous()))
+    return _ColumnBlocks(tuple(out))

@@ -38,8 +38,8 @@ def upfirdn2d(
     Returns [N, C, (H*up + p0 + p1 - Kh) // down + 1, ...]. A true convolution (the kernel is flipped),
     as in the StyleGAN2 papers' reference op.
     """
-    if x.is_cuda and not torch.is_grad_enabled():
-        ext = kernels.load()
+    if x.is_cuda and not torch.is_grad_enabled() and x.dtype != torch.bfloat16:
+        ext = kernels.load()  # float, double and half kernels; bf16 takes the native ops
         if ext is not None:
             return ext.upfirdn2d(x.contiguous(), kernel.to(x), up, down, pad[0], pad[1])
     return upfirdn2d_native(x, kernel, up=up, down=down, pad=pad)
@@ -86,7 +86,7 @@ def fused_leaky_relu(
 
     ``inplace=True`` may overwrite ``x`` (only valid without autograd).
     """
-    if x.is_cuda and not torch.is_grad_enabled():
+    if x.is_cuda and not torch.is_grad_enabled() and x.dtype != torch.bfloat16:
         ext = kernels.load()
         if ext is not None:
             return ext.bias_leaky_relu(x.contiguous(), bias.to(x), negative_slope, scale)
