@@ -174,3 +174,20 @@ def test_wide_head_from_32_classes() -> None:
     assert EnsembleConfig().widths(31) == (128, 32)
     assert EnsembleConfig().widths(32) == (256, 128)
     assert PixelEnsemble(10, 40, config=EnsembleConfig(n_members=2)).w2.shape == (2, 128, 256)
+
+
+@pytest.mark.parametrize("cfg", CONFIGS[:3], ids=str)
+def test_bf16_taps_get_a_bf16_first_layer_close_to_fp32(
+    taps: list[torch.Tensor], cfg: FeatureConfig
+) -> None:
+    """precision="bf16" renders bf16 taps; the fused labeller projects them in bf16 and accumulates
+    in fp32: probabilities stay close to the fp32 labels of the same (bf16-rounded) taps."""
+    g = tiny_generator()
+    grid = TapGrid.build(g.tap_layout, g.resolution, cfg)
+    lab = FusedLabeller(_ensemble(grid.channels).fold(), grid, tile_pixels=150)
+    low = [t.bfloat16() for t in taps]
+    exact = lab.label([t.float() for t in low], maps=("probs",))
+    fast = lab.label(low, maps=("probs",))
+    assert exact.probs is not None and fast.probs is not None
+    assert (fast.probs - exact.probs).abs().max() <= 0.02
+    assert (fast.labels == exact.labels).float().mean() >= 0.99
