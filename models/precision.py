@@ -1,8 +1,9 @@
 """Compute precision of rendering and labelling: ``"fp32"`` (default, exact) or ``"bf16"``.
 
 bf16 runs the generator's convolutions and activations in bfloat16 (oneDNN's BF16/AMX kernels on
-CPUs that have them, tensor cores on CUDA); styles, demodulation, the image's to-RGB sum and the
-labeller stay float32, so labels are computed from bf16 features with fp32 arithmetic.
+CPUs that have them, tensor cores on CUDA); styles, demodulation and the image's to-RGB sum stay
+float32. The fused labeller projects bf16 taps onto its first layer in bf16 and accumulates in
+float32; the rest of the ensemble runs in float32.
 """
 
 from __future__ import annotations
