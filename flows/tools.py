@@ -120,6 +120,16 @@ def inspect(
     for role, digest in prov["fingerprints"].items():
         table.add_row(f"{role} sha256", digest[:16] + "...")
     table.add_row("created", f"{prov['created']} (package {prov['package_version']})")
+    recipe = prov["recipe"] if isinstance(prov["recipe"], dict) else {}
+    render = recipe.get("render") or {}
+    if isinstance(render, dict) and "seed" in render:
+        table.add_row(
+            "render",
+            f"seed {render['seed']}, truncation {render.get('truncation')}, batch "
+            f"{render.get('batch_size')}, precision {render.get('precision', 'fp32')}",
+        )
+    elif "precision" in recipe:  # an embeddings store
+        table.add_row("precision", str(recipe["precision"]))
     for name, share in zip(report["classes"], report.get("class_shares", []), strict=False):
         table.add_row(f"class {name}", f"{share:.2%} of pixels")
     states: dict[str, int] = {}

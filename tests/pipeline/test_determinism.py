@@ -103,3 +103,9 @@ def test_bf16_store_is_close_to_fp32(assets: tuple[Path, Path], tmp_path: Path) 
     assert diff.mean() <= 2.0
     with pytest.raises(RecipeError):  # a store keeps the precision it was made with
         generate_dataset(params(assets, tmp_path / "fp32", n=16, render=bf16))
+    from typer.testing import CliRunner
+
+    from datasetgan.flows.cli import app
+
+    shown = CliRunner().invoke(app, ["inspect", str(tmp_path / "bf16")], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0 and "precision bf16" in shown.output, shown.output
