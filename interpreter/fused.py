@@ -20,7 +20,7 @@ MH = M*H1, T rows per tile, K classes.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -81,7 +81,8 @@ class FusedLabeller:
             )
             offset += cols.in_size
         self.side_width = offset
-        self.col_blocks = _column_blocks(self.groups, grid.width).to(w1t.device)
+        self.col_blocks = _column_blocks(self.groups, grid.width, w1t.device)
+        self._w1t_as: dict[tuple[int, torch.dtype], torch.Tensor] = {}  # first layers in bf16
 
     @property
     def mh(self) -> int:
@@ -235,7 +236,7 @@ class _Workspace:
 
     def __init__(self, lab: FusedLabeller, rows_per_tile: int, product_dtype: torch.dtype) -> None:
         self.product_dtype = product_dtype
-        self._weights: dict[int, torch.Tensor] = {}
+        self._converted = lab._w1t_as
         w = lab.folded.w1
         pixels = rows_per_tile * lab.grid.width
         self.acc = w.new_empty(pixels, lab.mh)
@@ -256,13 +257,14 @@ class _Workspace:
         self.stack = w.new_empty(stack, dtype=product_dtype)
 
     def weights(self, w1t: torch.Tensor) -> torch.Tensor:
-        """``w1t`` in the products' dtype (converted once per call)."""
+        """``w1t`` (one of the labeller's first-layer blocks) in the products' dtype, converted once
+        per labeller."""
         if w1t.dtype == self.product_dtype:
             return w1t
-        key = id(w1t)
-        if key not in self._weights:
-            self._weights[key] = w1t.to(self.product_dtype)
-        return self._weights[key]
+        key = (id(w1t), self.product_dtype)
+        if key not in self._converted:
+            self._converted[key] = w1t.to(self.product_dtype)
+        return self._converted[key]
 
 
 def _split_taps(grid: TapGrid) -> tuple[list[int], list[tuple[int, ...]]]:
@@ -304,27 +306,16 @@ def _dense_weights(amap: AxisMap) -> torch.Tensor:
     return out
 
 
-@dataclass(frozen=True)
-class _ColumnBlocks:
-    """The column resampling of the side-by-side groups, cut into blocks of output columns: block b
-    covers columns x0..x1-1, reads source columns ``sources`` [S_b] (of every group) with dense
-    weights [x1 - x0, S_b]. Each output column has two weights per group, so a block of 32 columns
-    reads ~40 of the ~250 source columns: small dense products instead of one sparse one per row."""
-
-    blocks: tuple[tuple[int, int, torch.Tensor, torch.Tensor], ...]
-
-    def __iter__(self) -> Iterator[tuple[int, int, torch.Tensor, torch.Tensor]]:
-        return iter(self.blocks)
-
-    def to(self, device: torch.device | str) -> _ColumnBlocks:
-        return _ColumnBlocks(
-            tuple((a, b, s.to(device), w.to(device)) for a, b, s, w in self.blocks)
-        )
-
-
-def _column_blocks(groups: Sequence[_Group], width: int, block: int = 32) -> _ColumnBlocks:
+def _column_blocks(
+    groups: Sequence[_Group], width: int, device: torch.device, block: int = 32
+) -> tuple[tuple[int, int, torch.Tensor, torch.Tensor], ...]:
+    """The column resampling of the side-by-side groups, cut into blocks of output columns: block
+    (x0, x1, sources, weights) covers columns x0..x1-1 and reads source columns ``sources`` [S_b] (of
+    every group) with dense weights [x1 - x0, S_b]. Each output column has two weights per group, so
+    a block of 32 columns reads ~40 of the ~250 source columns: small dense products instead of one
+    sparse one per row."""
     if not groups:
-        return _ColumnBlocks(())
+        return ()
     total = sum(g.cols.in_size for g in groups)
     dense = torch.zeros(width, total, dtype=torch.float64)
     x = torch.arange(width)
@@ -336,5 +327,6 @@ def _column_blocks(groups: Sequence[_Group], width: int, block: int = 32) -> _Co
     for x0 in range(0, width, block):
         x1 = min(width, x0 + block)
         sources = dense[x0:x1].ne(0).any(dim=0).nonzero().flatten()
-        out.append((x0, x1, sources, dense[x0:x1, sources].float().contiguous()))
-    return _ColumnBlocks(tuple(out))
+        weights = dense[x0:x1, sources].float().contiguous()
+        out.append((x0, x1, sources.to(device), weights.to(device)))
+    return tuple(out)

@@ -156,7 +156,8 @@ class Interpreter:
         precision: Precision = "fp32",
     ) -> tuple[torch.Tensor, LabelResult]:
         """Render W+ codes [N, L, D] and label them: (image [N, 3, H_g, W_g], :class:`LabelResult`).
-        ``precision="bf16"`` renders in bfloat16 (see ``models.precision``); labelling stays fp32."""
+        ``precision="bf16"`` renders in bfloat16 and projects the bf16 taps onto the first layer in
+        bf16, accumulated in fp32 (see ``models.precision``)."""
         self.bind(generator)
         with compute_precision(precision, ws.device):
             out = generator.synthesize(ws, noise_mode=noise_mode, rng=rng, taps="all")
