@@ -295,14 +295,20 @@ def train_segnet(
         idx = run.order[run.pos : run.pos + config.batch_size]
         run.pos += len(idx)
         x, y = augment(images[idx], labels[idx], config, run.rng)
-        loss = run.update(x, y)
+        loss = run.update(x.contiguous(memory_format=torch.channels_last), y)
         if checkpoint is not None and (
             run.step % checkpoint_every == 0 or run.step == config.steps
         ):
             run.save(checkpoint)
         if progress is not None and (run.step % config.log_every == 0 or run.step == config.steps):
             progress(SegProgress(run.step, config.steps, loss, time.perf_counter() - start))
-    return run.model.eval()
+    return run.model.to(memory_format=torch.contiguous_format).eval()
+
+
+def warmup_fraction(steps: int) -> float:
+    """OneCycleLR's ``pct_start``: 10 % of the run, but at least 1.5 steps (torch divides by zero
+    when the warm-up ends exactly on step 1, e.g. 10 % of 10 steps)."""
+    return max(0.1, 1.5 / steps) if steps >= 2 else 0.1
 
 
 class _SegRun:
@@ -316,12 +322,17 @@ class _SegRun:
             if isinstance(model_config, DilatedNetConfig)
             else SegNet(model_config, seed=config.seed)
         )
+        # channels-last (NHWC) training: oneDNN's narrow convolutions run ~1.3x faster there
+        self.model.to(memory_format=torch.channels_last)
         self.rng = torch.Generator().manual_seed(config.seed + 1)
         self.opt = torch.optim.AdamW(
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
         )
         self.sched = torch.optim.lr_scheduler.OneCycleLR(
-            self.opt, max_lr=config.lr, total_steps=config.steps, pct_start=0.1
+            self.opt,
+            max_lr=config.lr,
+            total_steps=config.steps,
+            pct_start=warmup_fraction(config.steps),
         )
         self.weight, self.step, self.pos = weight, 0, 0
         self.order = torch.empty(0, dtype=torch.int64)

@@ -25,6 +25,7 @@ from datasetgan.toyfaces.segnet import (
     predict,
     save_segnet,
     train_segnet,
+    warmup_fraction,
 )
 
 TINY = SegNetConfig(widths=(8, 16, 24))
@@ -72,6 +73,14 @@ def test_training_is_deterministic() -> None:
     a = train_segnet(ds, config=cfg, model_config=TINY)
     b = train_segnet(ds, config=cfg, model_config=TINY)
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters(), strict=True))
+
+
+@pytest.mark.parametrize("steps", [1, 2, 10, 15])
+def test_short_runs_train(steps: int) -> None:
+    """OneCycleLR divided by zero when its warm-up ended on step 1 (10 % of 10 steps)."""
+    ds = ToyFaces.from_seeds(range(2), image_range="unit")
+    train_segnet(ds, config=SegTrainConfig(steps=steps, batch_size=2), model_config=TINY)
+    assert warmup_fraction(200) == 0.1 and warmup_fraction(10) == 0.15
 
 
 class _Stop(Exception):
