@@ -302,7 +302,16 @@ def train_segnet(
             run.save(checkpoint)
         if progress is not None and (run.step % config.log_every == 0 or run.step == config.steps):
             progress(SegProgress(run.step, config.steps, loss, time.perf_counter() - start))
-    return run.model.to(memory_format=torch.contiguous_format).eval()
+    return _with_memory_format(run.model, torch.contiguous_format).eval()
+
+
+def _with_memory_format(model: Net, memory_format: torch.memory_format) -> Net:
+    """``model`` with its 4-d parameters in ``memory_format`` (in place; what ``Module.to(
+    memory_format=...)`` does, which torch's type stubs do not declare)."""
+    for p in model.parameters():
+        if p.ndim == 4:
+            p.data = p.data.contiguous(memory_format=memory_format)
+    return model
 
 
 def warmup_fraction(steps: int) -> float:
@@ -323,7 +332,7 @@ class _SegRun:
             else SegNet(model_config, seed=config.seed)
         )
         # channels-last (NHWC) training: oneDNN's narrow convolutions run ~1.3x faster there
-        self.model.to(memory_format=torch.channels_last)
+        _with_memory_format(self.model, torch.channels_last)
         self.rng = torch.Generator().manual_seed(config.seed + 1)
         self.opt = torch.optim.AdamW(
             self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay
