@@ -33,8 +33,8 @@ import numpy as np
 import torch
 
 from datasetgan import toyfaces
-from datasetgan.demo.edits import RULES, EditRule, region_iou
-from datasetgan.editing.edit import EditConfig, dilate, edit, render
+from datasetgan.demo.edits import RULES, EditRule, score_edit
+from datasetgan.editing.edit import EditConfig, edit, render
 from datasetgan.editing.vector import EditingVector, apply_edit
 from datasetgan.interpreter import load_interpreter
 from datasetgan.models.imaging import overlay, to_uint8, write_columns
@@ -55,19 +55,6 @@ def find_sources(g, interp, rule: EditRule, first_seed: int, n: int, skip: int =
                 matched += 1
         seed += 16
     return found
-
-
-def score(
-    image: torch.Tensor, source_image: torch.Tensor, target: torch.Tensor, labels: torch.Tensor
-) -> tuple[float, float, np.ndarray]:
-    """(in-region oracle IoU, mean outside change in [0, 1], oracle labels) of one edited image."""
-    region = dilate(target != labels, 2)
-    pixels = to_uint8(image)[0]
-    oracle = torch.from_numpy(toyfaces.oracle_annotate(pixels).astype(np.int64))
-    iou = region_iou(oracle, target, region, toyfaces.K)
-    change = (image - source_image).abs().mean(1)[0] / 2  # [H, W], images in [-1, 1] -> [0, 1]
-    outside = change[~region]
-    return iou, float(outside.mean()) if outside.numel() else 0.0, oracle.numpy()
 
 
 def main() -> None:
@@ -107,7 +94,7 @@ def main() -> None:
             target = rule.target(labels)
             result = edit(g, interp, w, target, config=config)
             source_image, _ = render(g, interp, w)
-            iou, outside, oracle = score(result.image, source_image, target, labels)
+            iou, outside, oracle = score_edit(result.image, source_image, target, labels)
             direct.append((iou, outside, result.seconds))
             if i == 0:
                 vector = EditingVector.from_edit(result, labels, target, g, interp)
@@ -124,7 +111,7 @@ def main() -> None:
             for steps in transfer:
                 t0 = time.perf_counter()
                 (result,) = apply_edit(vector, g, interp, w, refine_steps=steps, config=config)
-                iou, outside, _ = score(result.image, source_image, target, labels)
+                iou, outside, _ = score_edit(result.image, source_image, target, labels)
                 transfer[steps].append((iou, outside, time.perf_counter() - t0))
         report[name] = {
             "title": rule.title,

@@ -59,12 +59,14 @@ class DemoConfig:
     interpreter_steps: int = 2000
     refine_steps: int = 30
     segnet_steps: int = 400
+    edit_steps: int = 30  # each editing example (EditGAN's default refinement length)
     drop_uncertain: float = 0.1
     sample_seed: int = 1  # candidates: sample i uses derive_seed(1, i)
     dataset_seed: int = 2  # the generated datasets (disjoint from the candidates)
     embed_first_seed: int = 600_000  # real images to embed (GAN training uses >= 1,000,000)
     real_train_first_seed: int = 700_000  # (a)'s real renders with exact masks
     test_first_seed: int = 200_000  # real images with exact masks for the segnet test
+    edit_first_seed: int = 800_000  # generated samples searched for editing examples
     threads: Threads = field(default_factory=Threads)
 
     def __post_init__(self) -> None:

@@ -13,10 +13,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from datasetgan.toyfaces.domain import BG, HAIR, HAT, LIPS, SKIN
+from datasetgan.toyfaces.domain import BG, HAIR, HAT, LIPS, SKIN, K
 
 
 def _grow(mask: torch.Tensor, pixels: int) -> torch.Tensor:
@@ -73,3 +74,22 @@ def region_iou(
         if union:
             ious.append(int(((p == k) & (t == k)).sum()) / union)
     return sum(ious) / len(ious) if ious else float("nan")
+
+
+def score_edit(
+    image: torch.Tensor, source_image: torch.Tensor, target: torch.Tensor, labels: torch.Tensor
+) -> tuple[float, float, np.ndarray]:
+    """One edit judged by the oracle (never the interpreter): (IoU of the oracle's labels of the
+    edited image [1, 3, H, W] with ``target`` [H, W] inside the region, mean absolute pixel change
+    outside it with images in [0, 1], the oracle's labels [H, W]). The region is the target's
+    changed pixels (against the source's labels [H, W]) dilated by 2, the edits' default region."""
+    from datasetgan.editing.edit import dilate
+    from datasetgan.models.imaging import to_uint8
+    from datasetgan.toyfaces import oracle_annotate
+
+    region = dilate(target != labels, 2)
+    oracle = torch.from_numpy(oracle_annotate(to_uint8(image)[0]).astype(np.int64))
+    iou = region_iou(oracle, target, region, K)
+    change = (image - source_image).abs().mean(1)[0] / 2  # [H, W]; [-1, 1] -> [0, 1]
+    outside = change[~region]
+    return iou, float(outside.mean()) if outside.numel() else 0.0, oracle.numpy()

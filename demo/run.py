@@ -94,10 +94,12 @@ def check_previous(cfg: DemoConfig, *, fresh: bool) -> None:
             )
         return
     before, now = json.loads(path.read_text(encoding="utf-8")), run_identity(cfg)
-    if before != now:
-        changed = [k for k in now["config"] if before.get("config", {}).get(k) != now["config"][k]]
-        if before.get("models") != now["models"]:
-            changed.append("model files")
+    recorded = before.get("config", {})
+    # a setting the folder's run did not have yet (a newer demo's step) does not refuse it
+    changed = [k for k in now["config"] if k in recorded and recorded[k] != now["config"][k]]
+    if before.get("models") != now["models"]:
+        changed.append("model files")
+    if changed:
         raise DemoError(
             f"out {cfg.out}",
             f"made by a run with other {', '.join(changed)}",

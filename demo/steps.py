@@ -260,6 +260,48 @@ def step_embedding_quality(cfg: DemoConfig) -> dict[str, Any]:
     return embedding_quality(cfg.out / "embeddings").to_dict()
 
 
+def step_edit(cfg: DemoConfig) -> dict[str, Any]:
+    """Editing through labels (EditGAN): for each kind of ``demo.edits.RULES``, the first generated
+    sample (z seeds ``edit_first_seed``+, 64 searched) whose interpreter labels the rule applies to
+    is edited for ``edit_steps`` steps; judged on the oracle's labels of the edited image. Writes
+    ``figures/editing.png`` (a row per kind: source | edited | oracle before | oracle after)."""
+    from datasetgan.demo.edits import RULES, score_edit
+    from datasetgan.editing.edit import EditConfig, edit, render
+    from datasetgan.interpreter import load_interpreter
+    from datasetgan.models.imaging import overlay, to_uint8, write_columns
+    from datasetgan.models.stylegan2 import load_generator, w_plus_from_seeds
+
+    torch.set_num_threads(cfg.workers)
+    g = load_generator(cfg.generator).eval()
+    interp = load_interpreter(interpreter_dir(cfg, cfg.n_annotate), generator=g)
+    seeds = list(range(cfg.edit_first_seed, cfg.edit_first_seed + 64))
+    ws = w_plus_from_seeds(g, seeds, truncation=cfg.truncation)
+    images, labels = render(g, interp, ws)
+    palette = np.asarray(toyfaces.PALETTE, dtype=np.uint8)
+    kinds: dict[str, Any] = {}
+    rows: list[list[np.ndarray]] = []
+    for rule in RULES:
+        k = next((i for i in range(len(seeds)) if rule.applies(labels[i])), None)
+        if k is None:
+            kinds[rule.name] = {"title": rule.title, "seed": None}
+            continue
+        target = rule.target(labels[k])
+        result = edit(g, interp, ws[k : k + 1], target, config=EditConfig(steps=cfg.edit_steps))
+        iou, outside, oracle_after = score_edit(result.image, images[k : k + 1], target, labels[k])
+        source, edited = to_uint8(images[k : k + 1])[0], to_uint8(result.image)[0]
+        oracle_before = toyfaces.oracle_annotate(source)
+        rows.append([source, edited, overlay(source, oracle_before, palette),
+                     overlay(edited, oracle_after, palette)])  # fmt: skip
+        kinds[rule.name] = {"title": rule.title, "seed": seeds[k], "iou_in_region": iou,
+                            "change_outside": outside, "seconds": result.seconds,
+                            "region_pixels": int((target != labels[k]).sum())}  # fmt: skip
+    figure = None
+    if rows:
+        columns = [np.stack([row[c] for row in rows]) for c in range(4)]
+        figure = str(write_columns(cfg.out / "figures" / "editing.png", columns))
+    return {"kinds": kinds, "figure": figure, "steps": cfg.edit_steps}
+
+
 STEPS: tuple[tuple[str, str, Step], ...] = (
     ("sample", "1. sample candidates", step_sample),
     ("annotate", "2. oracle-annotate", step_annotate),
@@ -271,6 +313,7 @@ STEPS: tuple[tuple[str, str, Step], ...] = (
     ("interpreter_quality", "8a. interpreter vs annotator", step_interpreter_quality),
     ("segnet", "8b. segnets: real vs generated", step_segnet),
     ("embedding_quality", "8c. real-image labels", step_embedding_quality),
+    ("edit", "9. edit through labels", step_edit),
 )
 
 

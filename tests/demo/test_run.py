@@ -49,7 +49,7 @@ def tiny_config(root: Path, gen: Path, enc: Path) -> DemoConfig:
         out=root / "demo", generator=gen, encoder=enc, n_candidates=8, annotation_counts=(2, 4),
         n_annotate=4, n_generate=16, n_eval_generated=8, n_embed=8, n_real_test=8, seeds=(0, 1),
         shard_size=8, interpreter_members=2, interpreter_steps=4, refine_steps=2, segnet_steps=3,
-        embed_first_seed=5_200, real_train_first_seed=5_500, test_first_seed=5_300,
+        embed_first_seed=5_200, real_train_first_seed=5_500, test_first_seed=5_300, edit_steps=2,
         threads=Threads(),
     )  # fmt: skip
 
@@ -100,15 +100,42 @@ def test_demo_end_to_end_and_resume(tmp_path: Path) -> None:
         assert (cfg.out / "figures" / f"{name}.png").is_file()
         assert f"figures/{name}.png" in text
     assert "LPIPS was **not used**" in text or "LPIPS (VGG16 ImageNet)" in text
+    # editing: a row per kind, edited (scored by the oracle, in the figure) or found on no sample
+    edits = json.loads((cfg.out / "steps" / "edit.json").read_text())
+    section = text.split("## Editing through labels")[1].split("## Timings")[0]
+    assert set(edits["kinds"]) == {"mouth", "hat", "hair"} and edits["steps"] == 2
+    for kind in edits["kinds"].values():
+        if kind["seed"] is None:
+            assert f"| {kind['title']} | none of 64 samples |" in section
+        else:
+            assert f"| {kind['title']} | {kind['seed']} |" in section
+            assert 0.0 <= kind["change_outside"] <= 1.0 and kind["seconds"] > 0
+    edited = any(k["seed"] is not None for k in edits["kinds"].values())
+    assert (cfg.out / "figures" / "editing.png").is_file() == edited
     # a second run reuses every step and rewrites the same report
     said.clear()
     again = run_demo(cfg, say=said.append)
     assert again == report
-    assert sum("skipped" in s for s in said) == 10
+    assert sum("skipped" in s for s in said) == 11
     assert "(this run reused it)" in again.read_text(encoding="utf-8")
     # other settings (or other model files) are refused before any work, naming what changed
     with pytest.raises(DemoError, match="segnet_steps"):
         run_demo(replace(cfg, segnet_steps=4), say=said.append)
+
+
+def test_a_setting_added_since_does_not_refuse_a_folder(tmp_path: Path) -> None:
+    """A folder made before a new setting existed resumes (the new setting's step runs); a changed
+    recorded setting is still refused."""
+    from datasetgan.demo.config import RUN_FILE
+    from datasetgan.demo.run import check_previous, run_identity
+
+    cfg = DemoConfig(out=tmp_path)
+    identity = run_identity(cfg)
+    del identity["config"]["edit_steps"]
+    (tmp_path / RUN_FILE).write_text(json.dumps(identity))
+    check_previous(cfg, fresh=False)
+    with pytest.raises(DemoError, match="segnet_steps"):
+        check_previous(replace(cfg, segnet_steps=7), fresh=False)
 
 
 def test_demo_refuses_a_foreign_folder(tmp_path: Path) -> None:
