@@ -62,7 +62,7 @@ def run_demo(
         log.results[key] = _run_step(cfg, key, title, fn, log, say)
     if not report:
         return cfg.out / "steps"
-    say("9. report ...")
+    say("10. report ...")
     path = write_report(cfg, log)
     progress.report("demo steps", total, total)
     return path

@@ -297,7 +297,8 @@ def step_edit(cfg: DemoConfig) -> dict[str, Any]:
                             "region_pixels": int((target != labels[k]).sum())}  # fmt: skip
     figure = None
     if rows:
-        columns = [np.stack([row[c] for row in rows]) for c in range(4)]
+        # tiles 3x larger (nearest): the 64 px edits are small changes
+        columns = [np.stack([row[c] for row in rows]).repeat(3, 1).repeat(3, 2) for c in range(4)]
         figure = str(write_columns(cfg.out / "figures" / "editing.png", columns))
     return {"kinds": kinds, "figure": figure, "steps": cfg.edit_steps}
 
