@@ -161,15 +161,19 @@ def _optimise(
     )
     history: list[float] = []
     losses: dict[str, torch.Tensor] = {}
+    # the label loss reads the region only: label its bounding box, not every pixel
+    box = region_box(region)
+    y0, y1, x0, x1 = box
+    target_box, region_in_box = target[y0:y1, x0:x1], region[y0:y1, x0:x1]
     with frozen(generator), torch.enable_grad():  # also when the caller runs under no_grad
         for _ in range(config.steps):
             ws = w_plus + delta.expand_as(w_plus)
             out = generator.synthesize(ws, noise_mode="const", taps="all")
             probs = interpreter.soft_labels(
-                out.features, tile_pixels=config.tile_pixels
-            )  # [1, K, H, W]
-            losses = _losses(out.image, probs, target, region, keep, source_image, delta, weights,
-                             lpips, source_feats)  # fmt: skip
+                out.features, tile_pixels=config.tile_pixels, box=box
+            )  # [1, K, y1 - y0, x1 - x0]
+            losses = _losses(out.image, probs, target_box, region_in_box, keep, source_image,
+                             delta, weights, lpips, source_feats)  # fmt: skip
             opt.zero_grad(set_to_none=True)
             losses["total"].backward()
             opt.step()
@@ -179,6 +183,16 @@ def _optimise(
     floats = {k: float(v.detach()) for k, v in losses.items()}
     return EditResult(final, (final - w_plus).detach(), image, labels[0], region, floats,
                       time.perf_counter() - start, history)  # fmt: skip
+
+
+def region_box(region: torch.Tensor) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1): the bounding box of the True pixels of ``region`` [H, W] (the whole map
+    when none is True)."""
+    h, w = region.shape
+    ys, xs = torch.nonzero(region, as_tuple=True)
+    if ys.numel() == 0:
+        return 0, h, 0, w
+    return int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
 
 
 @contextmanager

@@ -28,21 +28,25 @@ from datasetgan.interpreter.resample import AxisMap, TapGrid
 DEFAULT_TILE_PIXELS = 4096
 
 
-def _resample_tile(f: torch.Tensor, rows: AxisMap, cols: AxisMap, y0: int, y1: int) -> torch.Tensor:
-    """Rows y0..y1-1 of tap ``f`` [N, C_t, R_t, R_t] resampled to the frame: [N, C_t, T, W]."""
+def _resample_tile(
+    f: torch.Tensor, rows: AxisMap, cols: AxisMap, y0: int, y1: int, x0: int, x1: int
+) -> torch.Tensor:
+    """Rows y0..y1-1, columns x0..x1-1 of tap ``f`` [N, C_t, R_t, R_t] resampled to the frame:
+    [N, C_t, T, X] (X = x1 - x0)."""
     a, b = f.index_select(2, rows.i0[y0:y1]), f.index_select(2, rows.i1[y0:y1])
     r = torch.lerp(a, b, rows.w1[y0:y1, None].to(f.dtype))  # [N, C_t, T, R_t]
-    c0, c1 = r.index_select(3, cols.i0), r.index_select(3, cols.i1)
-    return torch.lerp(c0, c1, cols.w1.to(f.dtype))  # [N, C_t, T, W]
+    c0, c1 = r.index_select(3, cols.i0[x0:x1]), r.index_select(3, cols.i1[x0:x1])
+    return torch.lerp(c0, c1, cols.w1[x0:x1].to(f.dtype))  # [N, C_t, T, X]
 
 
 def _tile_probs(
-    folded: FoldedEnsemble, grid: TapGrid, y0: int, y1: int, *features: torch.Tensor
-) -> torch.Tensor:
-    """Mean member probabilities [N, K, T, W] of output rows y0..y1-1."""
+    folded: FoldedEnsemble, grid: TapGrid, y0: int, y1: int, x0: int, x1: int,
+    *features: torch.Tensor,
+) -> torch.Tensor:  # fmt: skip
+    """Mean member probabilities [N, K, T, X] of output rows y0..y1-1, columns x0..x1-1."""
     pre1 = None
     for f, rows, cols, sl in zip(features, grid.rows, grid.cols, grid.channel_slices, strict=True):
-        tile = _resample_tile(f, rows, cols, y0, y1)  # [N, C_t, T, W]
+        tile = _resample_tile(f, rows, cols, y0, y1, x0, x1)  # [N, C_t, T, X]
         part = torch.einsum("oc,nctw->notw", folded.w1[:, sl].to(f.dtype), tile)  # [N, MH, T, W]
         pre1 = part if pre1 is None else pre1 + part
     assert pre1 is not None
@@ -56,6 +60,9 @@ def _tile_probs(
     return probs.reshape(n, t, w, -1).permute(0, 3, 1, 2)  # [N, K, T, W]
 
 
+Box = tuple[int, int, int, int]  # (y0, y1, x0, x1): rows y0..y1-1, columns x0..x1-1
+
+
 def soft_labels(
     features: Sequence[torch.Tensor],
     folded: FoldedEnsemble,
@@ -63,17 +70,27 @@ def soft_labels(
     *,
     tile_pixels: int = DEFAULT_TILE_PIXELS,
     checkpoint: bool = True,
+    box: Box | None = None,
 ) -> torch.Tensor:
     """Mean member probabilities [N, K, H, W] of the taps ``features`` (one [N, C_t, R_t, R_t] per
-    tap), differentiable with respect to them; see the module docstring."""
+    tap), differentiable with respect to them; see the module docstring. With ``box`` only that
+    window of the output is labelled: [N, K, y1 - y0, x1 - x0], the same values as the full map's
+    window (an edit's loss needs its region only)."""
     grid.check_features(features)
-    rows = max(1, min(grid.height, tile_pixels // max(grid.width, 1)))
+    y_lo, y_hi, x0, x1 = (0, grid.height, 0, grid.width) if box is None else box
+    if not (0 <= y_lo < y_hi <= grid.height and 0 <= x0 < x1 <= grid.width):
+        raise ValueError(
+            f"box: got {box}, expected 0 <= y0 < y1 <= {grid.height}, 0 <= x0 < x1 <= {grid.width}"
+        )
+    rows = max(1, min(y_hi - y_lo, tile_pixels // max(x1 - x0, 1)))
     tiles = []
-    for y0 in range(0, grid.height, rows):
-        y1 = min(grid.height, y0 + rows)
+    for y0 in range(y_lo, y_hi, rows):
+        y1 = min(y_hi, y0 + rows)
         if checkpoint and any(f.requires_grad for f in features):
-            tile = recompute(_tile_probs, folded, grid, y0, y1, *features, use_reentrant=False)
+            tile = recompute(
+                _tile_probs, folded, grid, y0, y1, x0, x1, *features, use_reentrant=False
+            )
         else:
-            tile = _tile_probs(folded, grid, y0, y1, *features)
+            tile = _tile_probs(folded, grid, y0, y1, x0, x1, *features)
         tiles.append(tile)
     return torch.cat(tiles, dim=2)

@@ -123,15 +123,18 @@ class Interpreter:
         *,
         tile_pixels: int = DIFFERENTIABLE_TILE_PIXELS,
         checkpoint: bool = True,
+        box: tuple[int, int, int, int] | None = None,
     ) -> torch.Tensor:
-        """Mean member probabilities [N, K, H, W] with gradients to the taps (never the buffer);
-        see :mod:`interpreter.differentiable`."""
+        """Mean member probabilities [N, K, H, W] with gradients to the taps (never the buffer),
+        or of the window ``box`` = (y0, y1, x0, x1) only; see :mod:`interpreter.differentiable`."""
         stamp = _versions(self.ensemble)
         if self._folded is None or self._folded[0] != stamp:
             with torch.no_grad():
                 self._folded = (stamp, self.ensemble.fold(), self.grid.to(self.ensemble.w1.device))
         _, folded, grid = self._folded
-        return soft_labels(features, folded, grid, tile_pixels=tile_pixels, checkpoint=checkpoint)
+        return soft_labels(
+            features, folded, grid, tile_pixels=tile_pixels, checkpoint=checkpoint, box=box
+        )
 
     def label_buffer(
         self,

@@ -52,3 +52,28 @@ def test_gradients_reach_w_plus_and_match_without_checkpointing(
     assert grads[0] is not None and grads[0].abs().sum() > 0
     assert torch.allclose(grads[0], grads[1], atol=1e-6)
     assert all(p.grad is None for p in interp.ensemble.parameters())  # the ensemble stays fixed
+
+
+def test_a_box_labels_the_same_window_with_the_same_gradients(
+    models: tuple[object, Interpreter],
+) -> None:
+    """What an edit's loss uses: the window's probabilities equal the full map's, and so do the
+    gradients of a loss that reads only the window."""
+    g, interp = models
+    box = (5, 19, 7, 30)
+    grads, windows = [], []
+    for use_box in (False, True):
+        ws = w_plus_from_seeds(g, [4]).requires_grad_(True)  # type: ignore[arg-type]
+        out = g.synthesize(ws, taps="all")  # type: ignore[attr-defined]
+        if use_box:
+            window = interp.soft_labels(out.features, tile_pixels=100, box=box)
+        else:
+            window = interp.soft_labels(out.features, tile_pixels=100)[:, :, 5:19, 7:30]
+        assert window.shape == (1, 4, 14, 23)
+        window[:, 1].square().sum().backward()
+        grads.append(ws.grad)
+        windows.append(window.detach())
+    assert torch.allclose(windows[0], windows[1], atol=1e-6)
+    assert torch.allclose(grads[0], grads[1], atol=1e-6)
+    with pytest.raises(ValueError, match="box"):
+        interp.soft_labels(out.features, box=(0, 40, 0, 10))
