@@ -13,27 +13,17 @@ and mIoU per round and side, medians, and the paired speed-ups (REV / working tr
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from labeller_ab import _module  # this folder is on sys.path when a script here runs
 from torch.utils.data import TensorDataset
 
 HERE = Path(__file__).resolve().parent
-
-
-def _module(name: str, path: Path):  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
 
 
 def _dataset(first_seed: int, n: int) -> TensorDataset:
