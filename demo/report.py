@@ -260,7 +260,7 @@ def editing_lines(cfg: DemoConfig, r: dict[str, dict[str, Any]]) -> list[str]:
             continue
         edited.append(kind["title"])
         lines.append(
-            f"| {kind['title']} | {kind['seed']} | {kind['region_pixels']} | "
+            f"| {kind['title']} | {kind['seed']} | {kind['changed_pixels']} | "
             f"{_f(kind['iou_in_region'])} | {_f(kind['change_outside'], 4)} | {kind['seconds']:.1f} |"
         )
     if e["figure"]:

@@ -294,7 +294,7 @@ def step_edit(cfg: DemoConfig) -> dict[str, Any]:
                      overlay(edited, oracle_after, palette)])  # fmt: skip
         kinds[rule.name] = {"title": rule.title, "seed": seeds[k], "iou_in_region": iou,
                             "change_outside": outside, "seconds": result.seconds,
-                            "region_pixels": int((target != labels[k]).sum())}  # fmt: skip
+                            "changed_pixels": int((target != labels[k]).sum())}  # fmt: skip
     figure = None
     if rows:
         # tiles 3x larger (nearest): the 64 px edits are small changes

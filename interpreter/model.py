@@ -17,7 +17,7 @@ import torch
 
 from datasetgan.interpreter.config import EnsembleConfig, FeatureConfig
 from datasetgan.interpreter.differentiable import DEFAULT_TILE_PIXELS as DIFFERENTIABLE_TILE_PIXELS
-from datasetgan.interpreter.differentiable import soft_labels
+from datasetgan.interpreter.differentiable import Box, soft_labels
 from datasetgan.interpreter.ensemble import FoldedEnsemble, PixelEnsemble
 from datasetgan.interpreter.errors import GeneratorMismatchError, InterpreterFormatError
 from datasetgan.interpreter.features import FeatureBuffer
@@ -123,7 +123,7 @@ class Interpreter:
         *,
         tile_pixels: int = DIFFERENTIABLE_TILE_PIXELS,
         checkpoint: bool = True,
-        box: tuple[int, int, int, int] | None = None,
+        box: Box | None = None,
     ) -> torch.Tensor:
         """Mean member probabilities [N, K, H, W] with gradients to the taps (never the buffer),
         or of the window ``box`` = (y0, y1, x0, x1) only; see :mod:`interpreter.differentiable`."""
