@@ -21,6 +21,7 @@ from datasetgan.demo.config import ENCODER_DIR, GENERATOR_DIR
 
 ENCODER_UNITS = (1, 1, 1, 1)
 ENCODER_WIDTHS = (16, 32, 64, 128)
+ENCODER_HEAD_WIDTH = 64  # map-to-style channels: W-dim-wide (256) heads made the file 63 MB
 ENCODER_INPUT = 64
 ENCODER_IMAGE_SEEDS = range(1_000_000, 1_002_000)  # the GAN's training seeds (disjoint from eval)
 
@@ -46,6 +47,7 @@ def train_default_encoder(
     image_seeds: Sequence[int] = ENCODER_IMAGE_SEEDS,
     units: Sequence[int] = ENCODER_UNITS,
     widths: Sequence[int] = ENCODER_WIDTHS,
+    head_width: int = ENCODER_HEAD_WIDTH,
     batch_size: int = 8,
 ) -> Path:
     """Train (or resume) the default encoder in ``work`` and copy it to ``dest``; returns ``dest``."""
@@ -65,6 +67,7 @@ def train_default_encoder(
                 "input_size": ENCODER_INPUT,
                 "units": list(units),
                 "widths": list(widths),
+                "head_width": head_width,
             },
             "steps": steps,
             "batch_size": batch_size,

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+import signal
+import sys
 from pathlib import Path
+from types import FrameType
 from typing import Annotated
 
 import typer
@@ -147,7 +150,7 @@ def demo(
 def train_gan_cmd(
     out: Annotated[
         Path, typer.Option(help="training folder (checkpoint.pt, samples/, snapshots/, generator/)")
-    ] = Path("runs/gan-toyfaces"),
+    ] = Path("runs/gan-v2"),
     iterations: Annotated[
         int, typer.Option(min=1, help="total steps; re-running continues to this")
     ] = 40_000,
@@ -188,5 +191,18 @@ app.command("embed")(commands.embed)
 app.command("serve")(commands.serve)
 
 
-if __name__ == "__main__":
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM (``kill``, a job scheduler, a container stop) unwinds like Ctrl-C: finally blocks
+    and atexit hooks run, so the temporary Prefect server this process started is stopped instead
+    of being left running, and stores close cleanly (their shards resume on the next run)."""
+    raise SystemExit(128 + signum)
+
+
+def main() -> None:
+    """The ``datasetgan`` console script."""
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -211,6 +211,9 @@ def train_encoder(
     units: Annotated[str | None, typer.Option(help="blocks per stage, e.g. 3,4,14,3")] = None,
     widths: Annotated[str | None, typer.Option(help="stage widths, e.g. 64,128,256,512")] = None,
     se_reduction: Annotated[int | None, typer.Option(help="SE reduction (default 16)")] = None,
+    head_width: Annotated[
+        int | None, typer.Option(help="map-to-style conv channels (default: W dim, as released)")
+    ] = None,
     iterations: Annotated[
         int, typer.Option(help="> 1: a ReStyle encoder refining its code in this many passes")
     ] = 1,
@@ -233,7 +236,8 @@ def train_encoder(
     params = build(
         TrainEncoderParams, generator=generator, out=out, images=images, source=source,
         encoder={"kind": kind, "input_size": input_size, "units": _ints(units),
-                 "widths": _ints(widths), "se_reduction": se_reduction, "iterations": iterations},
+                 "widths": _ints(widths), "se_reduction": se_reduction, "iterations": iterations,
+                 "head_width": head_width},
         init=init, steps=steps,
         batch_size=batch_size, learning_rate=learning_rate, lpips_lambda=lpips_lambda,
         lpips_trunk=lpips_trunk, checkpoint_every=checkpoint_every, seed=seed, threads=threads,

@@ -346,6 +346,9 @@ class EncoderSpec(Params):
     units: tuple[int, int, int, int] | None = None
     widths: tuple[int, int, int, int] | None = None
     se_reduction: int | None = Field(None, ge=1, description="None = 16 (released)")
+    head_width: int | None = Field(
+        None, ge=1, description="map-to-style conv channels; None = W dim (released)"
+    )
     iterations: int = Field(
         1, ge=1, le=20, description="> 1: a ReStyle encoder with this many passes"
     )

@@ -65,23 +65,25 @@ class BottleneckIR(nn.Module):
 class GradualStyleBlock(nn.Module):
     """Map-to-style: log2(spatial) stride-2 conv + LeakyReLU, then an equalised linear.
 
-    ``[N, in_c, spatial, spatial] -> [N, out_c]``. Unlike the released code (``view(-1, out_c)``),
+    ``[N, in_c, spatial, spatial] -> [N, out_c]``; the convolutions have ``width`` channels
+    (default ``out_c``, the released layout) and the linear maps ``width -> out_c``. Unlike the released code (``view(-1, out_c)``),
     a map that is not reduced to 1x1 raises instead of silently turning into extra batch rows.
     """
 
-    def __init__(self, in_c: int, out_c: int, spatial: int) -> None:
+    def __init__(self, in_c: int, out_c: int, spatial: int, width: int | None = None) -> None:
         super().__init__()
+        width = out_c if width is None else width
         self.out_c = out_c
         self.spatial = spatial
         n_convs = max(1, int(math.log2(spatial)))
         layers: list[nn.Module] = []
         for i in range(n_convs):
             layers += [
-                nn.Conv2d(in_c if i == 0 else out_c, out_c, kernel_size=3, stride=2, padding=1),
+                nn.Conv2d(in_c if i == 0 else width, width, kernel_size=3, stride=2, padding=1),
                 nn.LeakyReLU(),
             ]
         self.convs = nn.Sequential(*layers)
-        self.linear = EqualLinear(out_c, out_c, lr_mul=1.0)
+        self.linear = EqualLinear(width, out_c, lr_mul=1.0)
 
     def forward(self, x: Tensor) -> Tensor:
         if x.shape[-2:] != (self.spatial, self.spatial):

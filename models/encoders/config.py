@@ -27,6 +27,10 @@ class EncoderConfig:
     the finest. ``offset="latent_avg"`` adds the generator's mean W to the output (pSp's
     ``start_from_latent_avg``). The released models are ``EncoderConfig.released(kind, n_styles)``.
 
+    ``head_width`` is the channel count of the map-to-style convolutions (None = ``style_dim``, the
+    released layout). The heads are most of the weights (their convolutions grow with its square),
+    so a narrow head keeps a small encoder small; each head's linear maps ``head_width -> style_dim``.
+
     ``iterations > 1`` makes it a ReStyle encoder (:mod:`models.encoders.restyle`): its input is the
     image and the current reconstruction (``input_nc=6``), its output a residual added to the
     current code (``offset="none"``), applied ``iterations`` times from the mean W.
@@ -45,6 +49,7 @@ class EncoderConfig:
     middle_ind: int = 7
     offset: str = "latent_avg"
     iterations: int = 1
+    head_width: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "units", tuple(int(u) for u in self.units))
@@ -65,6 +70,10 @@ class EncoderConfig:
             raise EncoderConfigError(
                 f"EncoderConfig: got n_styles={self.n_styles}, style_dim={self.style_dim}, "
                 f"input_nc={self.input_nc}, expected all >= 1"
+            )
+        if self.head_width is not None and self.head_width < 1:
+            raise EncoderConfigError(
+                f"EncoderConfig.head_width: got {self.head_width}, expected None (= style_dim) or >= 1"
             )
         if self.iterations < 1 or (
             self.iterations > 1 and (self.input_nc, self.offset) != (6, "none")
@@ -112,6 +121,11 @@ class EncoderConfig:
     def fpn_width(self) -> int:
         """Channels of the FPN maps (the last stage's width)."""
         return self.widths[3]
+
+    @property
+    def style_head_width(self) -> int:
+        """Channels of the map-to-style convolutions (``head_width``, or ``style_dim`` when None)."""
+        return self.style_dim if self.head_width is None else self.head_width
 
     @property
     def tap_blocks(self) -> tuple[int, int, int]:

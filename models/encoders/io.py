@@ -119,6 +119,7 @@ def _scan_keys(state: Mapping[str, Tensor], source: str) -> dict[str, Any]:
         return {
             "n_styles": n_styles,
             "style_dim": int(state["styles.0.linear.weight"].shape[0]),
+            "head_width": int(state["styles.0.linear.weight"].shape[1]),
             "input_nc": int(state["input_layer.0.weight"].shape[1]),
             "widths": [
                 int(state[f"body.{i}.res_layer.1.weight"].shape[0]) for i in range(n_blocks)
@@ -170,6 +171,7 @@ def infer_encoder_config(
             coarse_ind=max(1, heads.count(base)),
             middle_ind=max(1, heads.count(base)) + heads.count(base + 1),
             offset=offset,
+            head_width=None if found["head_width"] == found["style_dim"] else found["head_width"],
         )
     except EncoderConfigError as exc:
         raise EncoderCheckpointError(

@@ -45,7 +45,9 @@ class _FPNEncoder(nn.Module):
         spatial = (size // 16, size // 8, size // 4)
         self.styles = nn.ModuleList(
             [
-                GradualStyleBlock(fpn, config.style_dim, spatial[config.level_of(i)])
+                GradualStyleBlock(
+                    fpn, config.style_dim, spatial[config.level_of(i)], config.style_head_width
+                )
                 for i in range(config.n_styles)
             ]
         )

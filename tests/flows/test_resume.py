@@ -85,3 +85,64 @@ def test_killed_generation_resumes_without_loss_or_duplicates(tmp_path: Path) ->
     }
     generate_dataset(GenerateParams.model_validate(params | {"render": {"batch_size": 4}}))
     assert_same_store(out, tmp_path / "ref")
+
+
+def _children_running(pid: int, needle: str) -> list[int]:
+    """PIDs of the live child processes of ``pid`` whose command line contains ``needle``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # state, ppid, ... after "(comm)"
+        if int(fields[1]) == pid and fields[0] != "Z" and needle in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads child processes from /proc")
+def test_sigterm_stops_the_temporary_server(tmp_path: Path) -> None:
+    """``kill PID`` (SIGTERM) of a running command exits 143 and stops the temporary Prefect
+    server it started, instead of leaving it running; the shards that landed stay whole."""
+    g = tiny_generator(tmp_path / "g", resolution=32)
+    interp = random_interpreter(g, tmp_path / "interp")
+    out = tmp_path / "ds"
+    args = _args(g, interp, out)
+    args[args.index("--n") + 1] = "4096"  # still running when it is killed
+    cmd = [sys.executable, "-m", "datasetgan.flows.cli", "generate", *args]
+    log = open(tmp_path / "run.log", "wb")  # noqa: SIM115
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 300
+        shards = out / "shards"
+        while time.monotonic() < deadline and proc.poll() is None:
+            if shards.is_dir() and len(list(shards.glob("shard-*.h5"))) >= 2:
+                break
+            time.sleep(0.05)
+        servers = _children_running(proc.pid, "uvicorn")
+        assert len(servers) == 1, (tmp_path / "run.log").read_text()[-2000:]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+        deadline = time.monotonic() + 15
+        while _alive(servers[0]) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not _alive(servers[0]), "the temporary Prefect server outlived the killed command"
+        assert len(ShardedStore.open(out).complete_shards()) >= 2
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        log.close()

@@ -52,6 +52,23 @@ def test_released_layout_keys_and_shapes(kind: str) -> None:
     assert "body.24.res_layer.1.weight" not in state
 
 
+def test_narrow_style_heads() -> None:
+    """``head_width`` narrows the map-to-style convolutions only; W+ keeps its shape."""
+    wide = build_encoder(EncoderConfig(kind="e4e", **TINY))  # type: ignore[arg-type]
+    narrow = build_encoder(EncoderConfig(kind="e4e", head_width=8, **TINY))  # type: ignore[arg-type]
+    state = narrow.state_dict()
+    assert tuple(state["styles.0.convs.0.weight"].shape) == (8, 24, 3, 3)  # FPN width 24 in
+    assert tuple(state["styles.7.convs.2.weight"].shape) == (8, 8, 3, 3)
+    assert tuple(state["styles.7.linear.weight"].shape) == (32, 8)  # to style_dim
+    assert set(state) == set(wide.state_dict())  # same keys: only the widths change
+    n_params = sum(p.numel() for p in narrow.parameters())
+    assert n_params < sum(p.numel() for p in wide.parameters())
+    with torch.no_grad():
+        assert narrow.eval()(_images(2)).shape == (2, 8, 32)
+    with pytest.raises(EncoderConfigError, match="head_width"):
+        EncoderConfig(kind="e4e", head_width=0, **TINY)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("kind", ["psp", "e4e"])
 def test_tiny_shapes_and_offset(kind: str) -> None:
     enc = build_encoder(EncoderConfig(kind=kind, **TINY)).eval()  # type: ignore[arg-type]

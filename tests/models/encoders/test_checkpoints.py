@@ -41,8 +41,9 @@ def generator() -> Generator:
     return g
 
 
-def _encoder(kind: str) -> torch.nn.Module:
-    enc = build_encoder(EncoderConfig(kind=kind, **TINY), seed=5)  # type: ignore[arg-type]
+def _encoder(kind: str, head_width: int | None = None) -> torch.nn.Module:
+    config = EncoderConfig(kind=kind, head_width=head_width, **TINY)  # type: ignore[arg-type]
+    enc = build_encoder(config, seed=5)
     enc.train()
     enc(
         torch.randn(4, 3, 32, 32, generator=torch.Generator().manual_seed(0))
@@ -70,10 +71,11 @@ def test_own_format_round_trip(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kind", ["psp", "e4e"])
 @pytest.mark.parametrize("config_source", ["opts", "inferred"])
+@pytest.mark.parametrize("head_width", [None, 8])
 def test_psp_layout_round_trip(
-    tmp_path: Path, generator: Generator, kind: str, config_source: str
+    tmp_path: Path, generator: Generator, kind: str, config_source: str, head_width: int | None
 ) -> None:
-    enc = _encoder(kind)
+    enc = _encoder(kind, head_width)
     path = save_psp_checkpoint(tmp_path / "ckpt.pt", enc, generator)
     raw = torch.load(path, map_location="cpu", weights_only=True)
     assert set(raw) == {"state_dict", "opts", "latent_avg"}
