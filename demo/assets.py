@@ -4,7 +4,7 @@
 
 trains a narrow 64 px e4e encoder for ``assets/default/generator`` through the ``train_encoder`` flow
 (Prefect's ephemeral mode, as the CLI runs it) in ``runs/encoder-default/`` (resumable) and copies the
-result to ``assets/default/encoder/`` (JSON config + safetensors, 19.7 MB). Training mixes
+result to ``assets/default/encoder/`` (JSON config + safetensors, 7.9 MB). Training mixes
 generator samples (known W+: latent + pixel loss) with real renders of the toy domain drawn from the
 GAN's own training seeds (from 1,000,000), so no evaluation seed is ever seen. LPIPS is off
 (``lpips_lambda=0``): its VGG16 ImageNet trunk cannot be downloaded here.
