@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -41,6 +42,22 @@ def _args(g: Path, interp: Path, out: Path) -> list[str]:
     ]
 
 
+def _start_and_wait_for_shards(
+    cmd: list[str], out: Path, log: IO[bytes], shards: int
+) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` in its own process group; return once ``shards`` shards of ``out`` landed (or
+    it exited, or 300 s passed)."""
+    proc = subprocess.Popen(
+        cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(list((out / "shards").glob("shard-*.h5"))) >= shards:
+            break
+        time.sleep(0.05)
+    return proc
+
+
 @pytest.mark.slow
 def test_killed_generation_resumes_without_loss_or_duplicates(tmp_path: Path) -> None:
     g = tiny_generator(tmp_path / "g", resolution=32)
@@ -55,16 +72,8 @@ def test_killed_generation_resumes_without_loss_or_duplicates(tmp_path: Path) ->
         "--logs",
     ]
     log = open(tmp_path / "killed.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
     # 1. Kill the run (and its temporary Prefect server) once a few shards have landed.
-    deadline = time.monotonic() + 300
-    shards = out / "shards"
-    while time.monotonic() < deadline and proc.poll() is None:
-        if shards.is_dir() and len(list(shards.glob("shard-*.h5"))) >= 3:
-            break
-        time.sleep(0.05)
+    proc = _start_and_wait_for_shards(cmd, out, log, 3)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     log.close()
@@ -123,16 +132,8 @@ def test_sigterm_stops_the_temporary_server(tmp_path: Path) -> None:
     args[args.index("--n") + 1] = "4096"  # still running when it is killed
     cmd = [sys.executable, "-m", "datasetgan.flows.cli", "generate", *args]
     log = open(tmp_path / "run.log", "wb")  # noqa: SIM115
-    proc = subprocess.Popen(
-        cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
+    proc = _start_and_wait_for_shards(cmd, out, log, 2)
     try:
-        deadline = time.monotonic() + 300
-        shards = out / "shards"
-        while time.monotonic() < deadline and proc.poll() is None:
-            if shards.is_dir() and len(list(shards.glob("shard-*.h5"))) >= 2:
-                break
-            time.sleep(0.05)
         servers = _children_running(proc.pid, "uvicorn")
         assert len(servers) == 1, (tmp_path / "run.log").read_text()[-2000:]
         proc.send_signal(signal.SIGTERM)
