@@ -66,8 +66,9 @@ class GradualStyleBlock(nn.Module):
     """Map-to-style: log2(spatial) stride-2 conv + LeakyReLU, then an equalised linear.
 
     ``[N, in_c, spatial, spatial] -> [N, out_c]``; the convolutions have ``width`` channels
-    (default ``out_c``, the released layout) and the linear maps ``width -> out_c``. Unlike the released code (``view(-1, out_c)``),
-    a map that is not reduced to 1x1 raises instead of silently turning into extra batch rows.
+    (default ``out_c``, the released layout) and the linear maps ``width -> out_c``. Unlike the
+    released code (``view(-1, out_c)``), a map that is not reduced to 1x1 raises instead of
+    silently turning into extra batch rows.
     """
 
     def __init__(self, in_c: int, out_c: int, spatial: int, width: int | None = None) -> None:
