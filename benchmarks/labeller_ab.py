@@ -13,26 +13,11 @@ median seconds of render and of each labeller, the median paired speed-up and ea
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 
 import torch
-
-HERE = Path(__file__).resolve().parent
-
-
-def _module(name: str, path: Path):  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(name, path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+from at_rev import REPO, load_module, module_at_rev  # this folder is on sys.path
 
 
 def main() -> None:
@@ -51,14 +36,8 @@ def main() -> None:
     tune_cpu_allocator()
     torch.set_num_threads(args.threads)
     torch.set_grad_enabled(False)
-    source = subprocess.run(
-        ["git", "show", f"{args.rev}:interpreter/fused.py"],
-        cwd=HERE.parent, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    bench = _module("bench_interpreter", HERE / "interpreter.py")
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "fused_at_rev.py").write_text(source)
-        old_module = _module("fused_at_rev", Path(tmp) / "fused_at_rev.py")
+    bench = load_module("bench_interpreter", REPO / "benchmarks" / "interpreter.py")
+    old_module = module_at_rev(args.rev, "interpreter/fused.py")
     g = bench.generator(args.resolution)
     ws = w_plus_from_seeds(g, [7])
     taps = g.synthesize(ws, taps="all").features

@@ -18,7 +18,6 @@ the demo's 300 real test renders with exact masks, for each --seeds.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import statistics
 import sys
@@ -28,20 +27,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from at_rev import load_module  # this folder is on sys.path when a script here runs
 
 from datasetgan.interpreter import FeatureConfig, FusedLabeller, TapGrid
 from datasetgan.models.precision import check_precision, compute_precision
 from datasetgan.models.runtime import tune_cpu_allocator
 
 HERE = Path(__file__).resolve().parent
-
-
-def _load(name: str):  # type: ignore[no-untyped-def]
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", HERE / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -51,7 +43,8 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def part_speed(repeats: int) -> None:
-    gen_bench, interp_bench = _load("generator"), _load("interpreter")
+    gen_bench = load_module("bench_generator", HERE / "generator.py")
+    interp_bench = load_module("bench_interpreter", HERE / "interpreter.py")
     g = gen_bench.build_ours(256)
     rng = torch.Generator().manual_seed(2)
     ws = g.mapping(torch.randn(8, g.w_dim, generator=rng), truncation=0.7)

@@ -14,16 +14,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import subprocess
-import tempfile
 import time
-from pathlib import Path
 
 import torch
-from labeller_ab import _module  # this folder is on sys.path when a script here runs
+from at_rev import module_at_rev  # this folder is on sys.path when a script here runs
 from torch.utils.data import TensorDataset
-
-HERE = Path(__file__).resolve().parent
 
 
 def _dataset(first_seed: int, n: int) -> TensorDataset:
@@ -46,13 +41,7 @@ def main() -> None:
     from datasetgan.toyfaces import segnet as new
 
     torch.set_num_threads(args.threads)
-    source = subprocess.run(
-        ["git", "show", f"{args.rev}:toyfaces/segnet.py"],
-        cwd=HERE.parent, capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    with tempfile.TemporaryDirectory() as tmp:
-        (Path(tmp) / "segnet_at_rev.py").write_text(source)
-        old = _module("segnet_at_rev", Path(tmp) / "segnet_at_rev.py")
+    old = module_at_rev(args.rev, "toyfaces/segnet.py")
     train, test = _dataset(100, 16), _dataset(200_000, 100)
     seconds: dict[str, list[float]] = {"rev": [], "tree": []}
     for r in range(args.rounds):
