@@ -113,6 +113,12 @@ def figure_reconstructions(cfg: DemoConfig, fig: Path) -> Path:
 
 
 # -- markdown ------------------------------------------------------------------------------------
+def _validation(val_miou: float) -> str:
+    if math.isnan(float(val_miou)):
+        return "all of them: none held out; (d) below scores it on held-out generated samples"
+    return f"validation mIoU {_f(val_miou)} on held-out annotated images"
+
+
 def _f(x: Any, digits: int = 3) -> str:
     try:
         v = float(x)
@@ -312,7 +318,7 @@ def write_report(cfg: DemoConfig, log: StepLog) -> Path:
         f"- {cfg.n_candidates} candidates sampled; the oracle annotator (an expert net that sees "
         f"pixels only) painted the first {max(cfg.annotation_counts)}; the interpreter "
         f"({cfg.interpreter_members} members) trained on the first {n} for {it['steps']} steps "
-        f"(validation mIoU {_f(it['val_miou'])} on held-out annotated images); "
+        f"({_validation(it['val_miou'])}); "
         f"{r['generate']['n']} labelled pairs generated into `{r['generate']['store']}`; "
         f"{r['embed']['n']} real images embedded into `{r['embed']['store']}`",
         "",

@@ -28,7 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from datasetgan.demo.config import RUN_FILE, DemoConfig, StepLog
+from datasetgan.demo.config import IMPLIED_BY_OLDER_RUNS, RUN_FILE, DemoConfig, StepLog
 from datasetgan.demo.errors import DemoError
 from datasetgan.demo.evaluation import save_json
 from datasetgan.demo.report import write_report
@@ -94,8 +94,9 @@ def check_previous(cfg: DemoConfig, *, fresh: bool) -> None:
             )
         return
     before, now = json.loads(path.read_text(encoding="utf-8")), run_identity(cfg)
-    recorded = before.get("config", {})
-    # a setting the folder's run did not have yet (a newer demo's step) does not refuse it
+    recorded = IMPLIED_BY_OLDER_RUNS | before.get("config", {})
+    # a setting the folder's run did not have yet (a newer demo's step) does not refuse it, unless
+    # it changes a step that run made (IMPLIED_BY_OLDER_RUNS: the value that run had)
     changed = [k for k in now["config"] if k in recorded and recorded[k] != now["config"][k]]
     if before.get("models") != now["models"]:
         changed.append("model files")

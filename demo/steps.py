@@ -100,7 +100,7 @@ def _interpreter_params(cfg: DemoConfig, n: int) -> Any:
         "generator": cfg.generator, "annotations": annotations_dir(cfg, n),
         "samples": cfg.out / "candidates" / "samples", "out": interpreter_dir(cfg, n),
         "members": cfg.interpreter_members, "max_steps": cfg.interpreter_steps,
-        "threads": cfg.threads.interpreter,
+        "val_fraction": cfg.interpreter_val_fraction, "threads": cfg.threads.interpreter,
     })  # fmt: skip
 
 
@@ -114,11 +114,16 @@ def _generate_params(cfg: DemoConfig, n: int) -> Any:
     })  # fmt: skip
 
 
+def _nan_if_none(value: float | None) -> float:
+    """A validation figure, NaN when nothing was held out (``interpreter_val_fraction`` 0)."""
+    return float("nan") if value is None else float(value)
+
+
 def step_interpreter(cfg: DemoConfig) -> dict[str, Any]:
     from datasetgan.flows.training import train_interpreter
 
     result = train_interpreter(_interpreter_params(cfg, cfg.n_annotate))
-    return {"interpreter": result["interpreter"], "val_miou": float(result["val_miou"]),
+    return {"interpreter": result["interpreter"], "val_miou": _nan_if_none(result["val_miou"]),
             "steps": int(result["steps"])}  # fmt: skip
 
 
@@ -139,7 +144,7 @@ def step_curve(cfg: DemoConfig) -> dict[str, Any]:
             continue
         trained = runs.train_interpreter(_interpreter_params(cfg, n))
         generated = runs.generate(_generate_params(cfg, n))
-        out[str(n)] = {"val_miou": float(trained["val_miou"]), "store": generated["store"]}
+        out[str(n)] = {"val_miou": _nan_if_none(trained["val_miou"]), "store": generated["store"]}
     return out
 
 
@@ -162,7 +167,8 @@ def step_handsoff(cfg: DemoConfig) -> dict[str, Any]:
     trained = runs.train_interpreter(TrainInterpreterParams.model_validate({
         "generator": cfg.generator, "real_images": real / "images", "real_masks": real / "labels",
         "classes": list(toyfaces.CLASS_NAMES), "encoder": cfg.encoder, "out": interp, "members": cfg.interpreter_members,
-        "max_steps": cfg.interpreter_steps, "threads": cfg.threads.interpreter, **refine,
+        "max_steps": cfg.interpreter_steps, "val_fraction": cfg.interpreter_val_fraction,
+        "threads": cfg.threads.interpreter, **refine,
     }))  # fmt: skip
     params = _generate_params(cfg, cfg.n_annotate).model_copy(
         update={
@@ -174,7 +180,7 @@ def step_handsoff(cfg: DemoConfig) -> dict[str, Any]:
     generated = runs.generate(params)
     report = json.loads((interp / "report.json").read_text(encoding="utf-8"))
     mse = [r["mse"] for r in report["real_images"] if r["id"] is not None]
-    return {"val_miou": float(trained["val_miou"]), "store": generated["store"],
+    return {"val_miou": _nan_if_none(trained["val_miou"]), "store": generated["store"],
             "median_mse": float(np.median(mse)) if mse else float("nan")}  # fmt: skip
 
 

@@ -99,6 +99,8 @@ def test_demo_end_to_end_and_resume(tmp_path: Path) -> None:
     for name in ("samples", "annotations", "dataset", "uncertainty", "reconstructions", "curve"):
         assert (cfg.out / "figures" / f"{name}.png").is_file()
         assert f"figures/{name}.png" in text
+    assert "none held out" in text  # interpreter_val_fraction 0: trained on every annotation
+    assert json.loads((cfg.out / "interpreter" / "report.json").read_text())["val_ids"] == []
     assert "LPIPS was **not used**" in text or "LPIPS (VGG16 ImageNet)" in text
     # editing: a row per kind, edited (scored by the oracle, in the figure) or found on no sample
     edits = json.loads((cfg.out / "steps" / "edit.json").read_text())
@@ -136,6 +138,21 @@ def test_a_setting_added_since_does_not_refuse_a_folder(tmp_path: Path) -> None:
     check_previous(cfg, fresh=False)
     with pytest.raises(DemoError, match="segnet_steps"):
         check_previous(replace(cfg, segnet_steps=7), fresh=False)
+
+
+def test_a_setting_that_changes_old_steps_refuses_an_older_folder(tmp_path: Path) -> None:
+    """interpreter_val_fraction came after the interpreter steps: a folder without it held 20 % of
+    the annotations out, so resuming it with 0 would mix two kinds of interpreter."""
+    from datasetgan.demo.config import RUN_FILE
+    from datasetgan.demo.run import check_previous, run_identity
+
+    cfg = DemoConfig(out=tmp_path)
+    identity = run_identity(cfg)
+    del identity["config"]["interpreter_val_fraction"]
+    (tmp_path / RUN_FILE).write_text(json.dumps(identity))
+    with pytest.raises(DemoError, match="interpreter_val_fraction"):
+        check_previous(cfg, fresh=False)
+    check_previous(replace(cfg, interpreter_val_fraction=0.2), fresh=False)
 
 
 def test_demo_refuses_a_foreign_folder(tmp_path: Path) -> None:
