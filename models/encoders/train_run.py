@@ -30,10 +30,11 @@ from datasetgan.models.encoders.data import ImageFolderSource, sample_batch
 from datasetgan.models.encoders.errors import EncoderCheckpointError, EncoderConfigError
 from datasetgan.models.encoders.generator_access import device_of, w_avg_of
 from datasetgan.models.encoders.grid import save_image_grid
-from datasetgan.models.encoders.io import load_encoder, save_encoder
+from datasetgan.models.encoders.io import load_encoder, read_encoder_metadata, save_encoder
 from datasetgan.models.encoders.networks import Encoder, build_encoder
 from datasetgan.models.encoders.psp_format import load_psp_checkpoint
 from datasetgan.models.encoders.training import EncoderTrainer, TrainConfig
+from datasetgan.models.errors import ModelError
 from datasetgan.models.fingerprint import state_dict_sha256
 from datasetgan.models.imaging import ImageReadConfig
 from datasetgan.models.lpips import load_lpips
@@ -78,7 +79,16 @@ def _initial_encoder(init: EncoderConfig | str | os.PathLike[str], generator: Ge
     return encoder.to(device_of(generator))
 
 
-def _check_resumable(state: dict[str, Any], trainer: EncoderTrainer, path: Path) -> None:
+def _check_resumable(
+    state: dict[str, Any], trainer: EncoderTrainer, path: Path, generator_sha256: str
+) -> None:
+    saved_gen = state.get("generator_sha256") or _folder_generator(path.parent)
+    if saved_gen is not None and saved_gen != generator_sha256:
+        raise EncoderConfigError(
+            f"{path}: trained against another generator (sha256 {saved_gen[:12]}...), not the one "
+            f"given ({generator_sha256[:12]}...); resuming would mix them. Use a new out_dir "
+            "(or delete this one) to train for this generator"
+        )
     saved_enc = state.get("encoder_config")
     if saved_enc != trainer.encoder.config.to_dict():
         raise EncoderConfigError(
@@ -94,11 +104,22 @@ def _check_resumable(state: dict[str, Any], trainer: EncoderTrainer, path: Path)
         )
 
 
+def _folder_generator(out: Path) -> str | None:
+    """The generator fingerprint in ``out``'s encoder folder (states saved before it was kept in
+    the state itself), or None."""
+    try:
+        value = read_encoder_metadata(out / ENCODER_DIR).get("generator_sha256")
+    except (ModelError, OSError, ValueError):  # no (readable) encoder folder yet
+        return None
+    return str(value) if value else None
+
+
 def _save_state(
     trainer: EncoderTrainer, out: Path, history: list[dict[str, float]], meta: dict[str, Any]
 ) -> None:
     tmp = out / (STATE_FILE + ".tmp")
-    torch.save(trainer.state_dict() | {"history": history}, tmp)
+    extra = {"history": history, "generator_sha256": meta["generator_sha256"]}
+    torch.save(trainer.state_dict() | extra, tmp)
     os.replace(tmp, out / STATE_FILE)
     save_encoder(trainer.encoder, out / ENCODER_DIR, metadata=meta | {"steps": trainer.step_done})
     (out / "history.json").write_text(json.dumps(history, indent=1) + "\n")
@@ -124,7 +145,7 @@ def _preview(trainer: EncoderTrainer, out: Path, step: int) -> Path:
 
 
 def _load_resume(
-    trainer: EncoderTrainer, out: Path, resume: str
+    trainer: EncoderTrainer, out: Path, resume: str, generator_sha256: str
 ) -> tuple[int | None, list[dict[str, float]]]:
     path = out / STATE_FILE
     if resume not in RESUME_MODES:
@@ -136,7 +157,7 @@ def _load_resume(
     if resume == "never":
         raise EncoderCheckpointError(f"{path} exists and resume='never'; choose an empty out_dir")
     state = torch_load_safe(path)
-    _check_resumable(state, trainer, path)
+    _check_resumable(state, trainer, path, generator_sha256)
     trainer.load_state_dict(state)
     log.info("resuming encoder training from step %d (%s)", trainer.step_done, path)
     return trainer.step_done, list(state.get("history", []))
@@ -179,8 +200,9 @@ def train_encoder(
     trainer = EncoderTrainer(
         _initial_encoder(encoder, gen), gen, config, lpips=lpips, images=images
     )
-    resumed_from, history = _load_resume(trainer, out, resume)
-    meta = {"generator_sha256": state_dict_sha256(gen), "train_config": config.to_dict()}
+    fingerprint = state_dict_sha256(gen)
+    meta = {"generator_sha256": fingerprint, "train_config": config.to_dict()}
+    resumed_from, history = _load_resume(trainer, out, resume, fingerprint)
     return _run(trainer, out, history, meta, resumed_from, progress)
 
 

@@ -159,3 +159,23 @@ def test_progressive_schedule() -> None:
     cfg = TrainConfig(progressive="linear", progressive_start=10, progressive_every=5)
     assert [cfg.stage_at(s, 8) for s in (0, 9, 10, 14, 15, 100)] == [0, 0, 1, 1, 2, 7]
     assert TrainConfig().stage_at(0, 8) == 7
+
+
+def test_resume_refuses_another_generator(tmp_path: Path) -> None:
+    """A folder trained for one generator is not continued for another (the shipped encoder's
+    retraining after a new generator would otherwise silently keep the old encoder)."""
+    cfg = TrainConfig(steps=2, batch_size=2, lpips_lambda=0.0, source="samples")
+    train_encoder(_generator(), tmp_path / "d", encoder=ENC, config=cfg)
+    other = Generator(_generator().config, seed=1)
+    other.estimate_w_avg(50)
+    more = TrainConfig(steps=4, batch_size=2, lpips_lambda=0.0, source="samples")
+    with pytest.raises(EncoderConfigError, match="another generator"):
+        train_encoder(other, tmp_path / "d", encoder=ENC, config=more)
+    # a state written before the fingerprint was kept in it: the encoder folder's metadata decides
+    state_file = tmp_path / "d" / "train_state.pt"
+    state = torch.load(state_file, map_location="cpu", weights_only=True)
+    del state["generator_sha256"]
+    torch.save(state, state_file)
+    with pytest.raises(EncoderConfigError, match="another generator"):
+        train_encoder(other, tmp_path / "d", encoder=ENC, config=more)
+    assert train_encoder(_generator(), tmp_path / "d", encoder=ENC, config=more).steps == 4
