@@ -1,5 +1,7 @@
-"""A module of the repository as it was at a git revision, loaded beside the working tree's, for the
-A/B benchmarks here (``segnet_ab.py``, ``labeller_ab.py``)."""
+"""Modules loaded by file for the benchmarks here: a sibling benchmark script (``load_module``,
+e.g. ``precision.py`` reusing ``generator.py``) or a repository file as it was at a git revision,
+beside the working tree's (``module_at_rev``, the A/B benchmarks ``segnet_ab.py``,
+``labeller_ab.py``)."""
 
 from __future__ import annotations
 
