@@ -77,7 +77,7 @@ def run(
     elif kind == "generated":
         train = generated_dataset(Path(demo["out"]) / "dataset")
     else:
-        images, _ = _generated_arrays(Path(demo["out"]))
+        images = _generated_images(Path(demo["out"]))
         with np.load(Path(demo["out"]) / ORACLE_FILE) as f:
             train = tensors_dataset(images, f["labels"])
     start = time.perf_counter()
@@ -88,13 +88,11 @@ def run(
             "n_train": len(train), "seconds": time.perf_counter() - start}  # type: ignore[arg-type]  # fmt: skip
 
 
-def _generated_arrays(demo_out: Path) -> tuple[np.ndarray, np.ndarray]:
-    """The demo's generated store: images uint8 [N, H, W, 3], interpreter labels [N, H, W]."""
-    from datasetgan.storage import SegmentationDataset
+def _generated_images(demo_out: Path) -> np.ndarray:
+    """The demo's generated images, uint8 [N, H, W, 3] in store order."""
+    from datasetgan.storage import read_fields
 
-    store = SegmentationDataset(demo_out / "dataset", drop_uncertain=0.0)
-    items = [store.read(i) for i in range(len(store))]
-    return np.stack([it[0] for it in items]), np.stack([it[1] for it in items])
+    return read_fields(demo_out / "dataset", ("image",))["image"]
 
 
 def oracle_labels(demo_out: Path) -> Path:
@@ -103,7 +101,7 @@ def oracle_labels(demo_out: Path) -> Path:
 
     path = demo_out / ORACLE_FILE
     if not path.is_file():
-        images, _ = _generated_arrays(demo_out)
+        images = _generated_images(demo_out)
         np.savez_compressed(path, labels=toyfaces.oracle_annotate_batch(images))
     return path
 
