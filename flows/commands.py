@@ -22,6 +22,7 @@ Precision = Annotated[
 Classes = Annotated[
     str | None, typer.Option(help="class list: a classes.txt/.json file or 'bg,hair,skin'")
 ]
+DropUncertain = Annotated[float, typer.Option(help="fraction of most uncertain to drop")]
 
 
 def parse_classes(text: str | None) -> list[str] | None:
@@ -32,6 +33,13 @@ def parse_classes(text: str | None) -> list[str] | None:
 
         return list(read_class_names(text))
     return [c.strip() for c in text.split(",") if c.strip()]
+
+
+def _build_params(store: Path, n: int, drop_uncertain: float, runner: dict[str, Any] | None) -> Any:
+    """BuildParams of `build` and `serve` (the scheduled build)."""
+    from datasetgan.pipeline.params import BuildParams
+
+    return build(BuildParams, store=store, n=n, drop_uncertain=drop_uncertain, runner=runner)
 
 
 def _ints(text: str | None) -> list[int] | None:
@@ -130,7 +138,7 @@ def generate(
     batch_size: Batch = 8,
     threads: Threads = 1,
     precision: Precision = "fp32",
-    drop_uncertain: Annotated[float, typer.Option(help="fraction of most uncertain to drop")] = 0.0,
+    drop_uncertain: DropUncertain = 0.0,
     uncertainty_maps: Annotated[bool, typer.Option(help="store per-pixel uncertainty")] = False,
     classes: Classes = None,
     compression: Annotated[
@@ -162,17 +170,12 @@ def generate(
 def build_cmd(
     store: Annotated[Path, typer.Argument(help="store made by `datasetgan generate`")],
     n: Annotated[int, typer.Option(help="new samples (a multiple of the shard size)")],
-    drop_uncertain: Annotated[float, typer.Option(help="fraction of most uncertain to drop")] = 0.0,
+    drop_uncertain: DropUncertain = 0.0,
     runner: dict[str, Any] | None = None,
     logs: bool = False,
 ) -> None:
     """Append N new samples (the next seed range) to a store: what the scheduled build runs."""
-    from datasetgan.pipeline.params import BuildParams
-
-    params = build(
-        BuildParams, store=store, n=n, drop_uncertain=drop_uncertain,
-        runner=runner,
-    )  # fmt: skip
+    params = _build_params(store, n, drop_uncertain, runner)
     from datasetgan.flows.generation import build_dataset
 
     run(build_dataset, params, logs=logs)
@@ -183,19 +186,14 @@ def serve(
     store: Annotated[Path, typer.Argument(help="store the scheduled build appends to")],
     n: Annotated[int, typer.Option(help="samples per scheduled build (whole shards)")],
     cron: Annotated[str, typer.Option(help="schedule (cron, UTC)")] = "0 2 * * *",
-    drop_uncertain: Annotated[float, typer.Option(help="fraction of most uncertain to drop")] = 0.0,
+    drop_uncertain: DropUncertain = 0.0,
     start_server: Annotated[
         bool, typer.Option(help="start a local Prefect server when PREFECT_API_URL is unset")
     ] = True,
     runner: dict[str, Any] | None = None,
 ) -> None:
     """Serve the flows here, with build_dataset on a cron schedule (Ctrl+C stops)."""
-    from datasetgan.pipeline.params import BuildParams
-
-    params = build(
-        BuildParams, store=store, n=n, drop_uncertain=drop_uncertain,
-        runner=runner,
-    )  # fmt: skip
+    params = _build_params(store, n, drop_uncertain, runner)
     from datasetgan.flows.serving import run_server_and_serve
 
     run_server_and_serve(params, cron, start_server=start_server)
