@@ -17,7 +17,10 @@ ENCODER_DIR = DEFAULT_MODELS / "encoder"
 RUN_FILE = "demo_run.json"
 # Settings added after runs were made whose steps already existed: what a folder without them in
 # its demo_run.json ran with. Resuming such a folder with another value is refused like any change.
-IMPLIED_BY_OLDER_RUNS: dict[str, object] = {"interpreter_val_fraction": 0.2}
+IMPLIED_BY_OLDER_RUNS: dict[str, object] = {
+    "interpreter_val_fraction": 0.2,
+    "interpreter_batch_size": 64,
+}
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ class DemoConfig:
     workers: int = 2
     interpreter_members: int = 10
     interpreter_steps: int = 2000
+    # pixels per member and step; 64 (DatasetGAN's) left the interpreters undertrained in 2000 steps
+    interpreter_batch_size: int = 512
     # 0: every interpreter trains on all its annotated images for interpreter_steps, as DatasetGAN
     # does ((d) measures it on held-out generated samples instead); 0.2 held 3 of 16 out for early
     # stopping

@@ -318,7 +318,7 @@ def write_report(cfg: DemoConfig, log: StepLog) -> Path:
         f"- {cfg.n_candidates} candidates sampled; the oracle annotator (an expert net that sees "
         f"pixels only) painted the first {max(cfg.annotation_counts)}; the interpreter "
         f"({cfg.interpreter_members} members) trained on the first {n} for {it['steps']} steps "
-        f"({_validation(it['val_miou'])}); "
+        f"of {cfg.interpreter_batch_size} pixels per member ({_validation(it['val_miou'])}); "
         f"{r['generate']['n']} labelled pairs generated into `{r['generate']['store']}`; "
         f"{r['embed']['n']} real images embedded into `{r['embed']['store']}`",
         "",

@@ -100,7 +100,8 @@ def _interpreter_params(cfg: DemoConfig, n: int) -> Any:
         "generator": cfg.generator, "annotations": annotations_dir(cfg, n),
         "samples": cfg.out / "candidates" / "samples", "out": interpreter_dir(cfg, n),
         "members": cfg.interpreter_members, "max_steps": cfg.interpreter_steps,
-        "val_fraction": cfg.interpreter_val_fraction, "threads": cfg.threads.interpreter,
+        "batch_size": cfg.interpreter_batch_size, "val_fraction": cfg.interpreter_val_fraction,
+        "threads": cfg.threads.interpreter,
     })  # fmt: skip
 
 
@@ -167,8 +168,8 @@ def step_handsoff(cfg: DemoConfig) -> dict[str, Any]:
     trained = runs.train_interpreter(TrainInterpreterParams.model_validate({
         "generator": cfg.generator, "real_images": real / "images", "real_masks": real / "labels",
         "classes": list(toyfaces.CLASS_NAMES), "encoder": cfg.encoder, "out": interp, "members": cfg.interpreter_members,
-        "max_steps": cfg.interpreter_steps, "val_fraction": cfg.interpreter_val_fraction,
-        "threads": cfg.threads.interpreter, **refine,
+        "max_steps": cfg.interpreter_steps, "batch_size": cfg.interpreter_batch_size,
+        "val_fraction": cfg.interpreter_val_fraction, "threads": cfg.threads.interpreter, **refine,
     }))  # fmt: skip
     params = _generate_params(cfg, cfg.n_annotate).model_copy(
         update={

@@ -140,19 +140,26 @@ def test_a_setting_added_since_does_not_refuse_a_folder(tmp_path: Path) -> None:
         check_previous(replace(cfg, segnet_steps=7), fresh=False)
 
 
-def test_a_setting_that_changes_old_steps_refuses_an_older_folder(tmp_path: Path) -> None:
-    """interpreter_val_fraction came after the interpreter steps: a folder without it held 20 % of
-    the annotations out, so resuming it with 0 would mix two kinds of interpreter."""
+@pytest.mark.parametrize(
+    ("setting", "older"), [("interpreter_val_fraction", 0.2), ("interpreter_batch_size", 64)]
+)
+def test_a_setting_that_changes_old_steps_refuses_an_older_folder(
+    tmp_path: Path, setting: str, older: object
+) -> None:
+    """These came after the interpreter steps: a folder without them held 20 % of the annotations
+    out / trained on 64 pixels per step, so resuming it with today's values would mix two kinds of
+    interpreter. With the older value it resumes."""
     from datasetgan.demo.config import RUN_FILE
     from datasetgan.demo.run import check_previous, run_identity
 
     cfg = DemoConfig(out=tmp_path)
+    assert getattr(cfg, setting) != older
     identity = run_identity(cfg)
-    del identity["config"]["interpreter_val_fraction"]
+    del identity["config"][setting]
     (tmp_path / RUN_FILE).write_text(json.dumps(identity))
-    with pytest.raises(DemoError, match="interpreter_val_fraction"):
+    with pytest.raises(DemoError, match=setting):
         check_previous(cfg, fresh=False)
-    check_previous(replace(cfg, interpreter_val_fraction=0.2), fresh=False)
+    check_previous(replace(cfg, **{setting: older}), fresh=False)
 
 
 def test_demo_refuses_a_foreign_folder(tmp_path: Path) -> None:
