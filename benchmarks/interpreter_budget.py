@@ -5,8 +5,9 @@ Run (after ``datasetgan demo``):
     .venv/bin/python benchmarks/interpreter_budget.py [--demo runs/demo] [--batch-sizes 64 512]
         [--steps 2000] [--annotations 16] [--n-eval 256] [--threads 2]
 
-For each batch size it trains the demo's interpreter recipe (10 members, every annotation of
-``<demo>/candidates/annotations-N``, no validation split, ``--steps`` steps) on the demo's generator,
+For each batch size it trains an interpreter as the demo's step 3 does (``pipeline.interpreting.fit``
+with the demo's settings: 10 members, every annotation of ``<demo>/candidates/annotations-N``, no
+validation split, ``--steps`` steps) on the demo's generator, into a temporary folder,
 labels the first ``--n-eval`` samples of the demo's generated store (their W+ codes; the store's
 own labels are not used) and scores the labels against the oracle annotator's labels of the same
 images: the demo's (d) on another set. Prints mIoU and per-class IoU, and the training seconds.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 import time
 from pathlib import Path
 
@@ -39,8 +41,10 @@ def main() -> None:
     args = _parser().parse_args()
     from datasetgan import toyfaces
     from datasetgan.demo.evaluation import score
-    from datasetgan.interpreter import EnsembleConfig, TrainConfig, train_interpreter
+    from datasetgan.interpreter import load_interpreter
     from datasetgan.models.stylegan2.checkpoint import load_generator
+    from datasetgan.pipeline.interpreting import fit
+    from datasetgan.pipeline.params import TrainInterpreterParams
     from datasetgan.storage import sha256_file
     from datasetgan.storage.manifest import read_fields
 
@@ -61,17 +65,17 @@ def main() -> None:
     print("| pixels per member and step | steps | train s | agreement mIoU | per class |")
     print("|---:|---:|---:|---:|---|")
     for batch in args.batch_sizes:
-        cfg = TrainConfig(
-            ensemble=EnsembleConfig(n_members=args.members),
-            val_fraction=0.0,
-            max_steps=args.steps,
-            batch_size=batch,
-        )
-        t0 = time.perf_counter()
-        interp, _ = train_interpreter(
-            generator, annotations, args.demo / "candidates" / "samples", cfg
-        )
-        seconds = time.perf_counter() - t0
+        with tempfile.TemporaryDirectory(prefix="interpreter-budget-") as tmp:
+            params = TrainInterpreterParams.model_validate({
+                "generator": gen_dir, "annotations": annotations,
+                "samples": args.demo / "candidates" / "samples", "out": Path(tmp),
+                "members": args.members, "max_steps": args.steps, "batch_size": batch,
+                "val_fraction": 0.0, "threads": args.threads,
+            })  # fmt: skip
+            t0 = time.perf_counter()
+            fit(params)
+            seconds = time.perf_counter() - t0
+            interp = load_interpreter(tmp)
         labels = [
             interp.render_and_label(generator, ws[i : i + 32])[1].labels.numpy()
             for i in range(0, len(ws), 32)
