@@ -148,7 +148,7 @@ def _print(name: str, title: str, r: dict[str, Any]) -> None:
     for key, row in r.items():
         if isinstance(row, dict) and row.get("n"):
             print(f"  {key:<20} n={row['n']:>3}  oracle IoU in region {row['iou_in_region']:.3f}  "
-                  f"outside change {row['change_outside']:.4f}  {row['seconds']:.2f} s/edit")  # fmt: skip
+                  f"outside change {row['change_outside']:.4f}  {row['seconds']:.2f} s/edit", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
