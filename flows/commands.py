@@ -99,6 +99,10 @@ def train_interpreter(
     latent_pull: Annotated[
         float, typer.Option(help="pull of refinement towards the encoder's code")
     ] = 0.0,
+    max_pixel_error: Annotated[
+        float | None,
+        typer.Option(help="leave out real-mask pixels whose reconstruction differs by more (0-1)"),
+    ] = None,
     lpips_trunk: Annotated[
         str, typer.Option(help="none | imagenet | <.pth> (refinement, metrics)")
     ] = "none",

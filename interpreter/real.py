@@ -95,14 +95,25 @@ def real_annotations(
     label_size: int,
     folder: Path,
     ignore_value: int = 255,
+    leave_out: Sequence[np.ndarray] | None = None,
 ) -> tuple[AnnotationSet, dict[int, torch.Tensor]]:
     """(masks as an AnnotationSet with ids from REAL_FIRST_ID, id -> W+ code [L, D]) of embedded
-    pairs; ``codes[i]`` belongs to ``pairs[i]``."""
+    pairs; ``codes[i]`` belongs to ``pairs[i]``. ``leave_out[i]`` (bool [label_size, label_size])
+    marks pixels of mask i that train nothing (they become not annotated)."""
+    if leave_out is not None and len(leave_out) != len(pairs):
+        raise ValueError(
+            f"leave_out: got {len(leave_out)} maps, expected one per pair ({len(pairs)})"
+        )
     items, latents = [], {}
     for k, (pair, code) in enumerate(zip(pairs, codes, strict=True)):
         with Image.open(pair.mask) as m:
             mask = torch.from_numpy(fit_mask(np.asarray(m), label_size).astype(np.int64))
         mask[mask == ignore_value] = -1
+        if leave_out is not None:
+            if leave_out[k].shape != (label_size, label_size):
+                raise ValueError(f"leave_out[{k}]: got {leave_out[k].shape}, "
+                                 f"expected ({label_size}, {label_size})")  # fmt: skip
+            mask[torch.from_numpy(np.asarray(leave_out[k], dtype=bool))] = -1
         items.append(Annotation(REAL_FIRST_ID + k, mask, pair.mask))
         latents[REAL_FIRST_ID + k] = code
     return AnnotationSet(tuple(class_names), tuple(items), folder), latents

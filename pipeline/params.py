@@ -177,6 +177,13 @@ class TrainInterpreterParams(Params):
     latent_pull: float = Field(
         0.0, ge=0.0, description="pull of refinement towards the encoder's code"
     )
+    max_pixel_error: float | None = Field(
+        None,
+        gt=0.0,
+        le=1.0,
+        description="leave out real-mask pixels whose reconstruction differs by more "
+        "(mean |difference| over RGB, images in [0, 1])",
+    )
     lpips_trunk: str = Field(
         "none", description="LPIPS of refinement and metrics: none | imagenet | <.pth>"
     )
@@ -219,6 +226,10 @@ class TrainInterpreterParams(Params):
         if None in generated and None in real:
             raise ValueError(
                 "nothing to train on: give --annotations/--samples, --real-images/--real-masks/--encoder, or both"
+            )
+        if self.max_pixel_error is not None and self.real_images is None:
+            raise ValueError(
+                "--max-pixel-error leaves out real-mask pixels: it needs --real-images/--real-masks"
             )
         if self.annotations is not None and self.samples is not None:
             check_masks(self.annotations, self.samples)

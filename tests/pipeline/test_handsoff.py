@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 import tests.flows.helpers  # noqa: F401  (a temporary PREFECT_HOME before Prefect loads)
 from datasetgan.flows.cli import app
 from datasetgan.interpreter import load_interpreter
-from datasetgan.interpreter.real import REAL_FIRST_ID, fit_mask
+from datasetgan.interpreter.real import REAL_FIRST_ID, fit_mask, pair_real_images, real_annotations
 from datasetgan.models.encoders import EncoderConfig, build_encoder, save_encoder
 from datasetgan.models.imaging import to_uint8
 from datasetgan.models.stylegan2 import (
@@ -151,6 +151,44 @@ def test_cli_flags(files: dict[str, Path]) -> None:
     out = files["root"] / "cli"
     result = CliRunner().invoke(app, ["train-interpreter", str(files["g"]), "--real-images", str(files["images"]),
                                       "--real-masks", str(files["masks"]), "--encoder", str(files["encoder"]),
-                                      "--out", str(out), "--members", "2", "--max-steps", "3"])  # fmt: skip
+                                      "--out", str(out), "--members", "2", "--max-steps", "3",
+                                      "--max-pixel-error", "0.5"])  # fmt: skip
     assert result.exit_code == 0, result.output
     assert (out / "interpreter.json").is_file() and (out / "real_codes.npy").is_file()
+    rows = json.loads((out / "report.json").read_text())["real_images"]
+    assert all(r["left_out"] is not None for r in rows)
+
+
+def test_max_pixel_error_leaves_out_the_pixels_the_reconstruction_misses(
+    files: dict[str, Path],
+) -> None:
+    out = files["root"] / "left-out"
+    runs.train_interpreter(_params(files, out, max_pixel_error=0.05))
+    rows = json.loads((out / "report.json").read_text())["real_images"]
+    # an untrained encoder's reconstructions miss most pixels by more than 5 % of the range
+    assert len(rows) == 6 and all(0.0 < r["left_out"] <= 1.0 for r in rows)
+    assert max(r["left_out"] for r in rows) > 0.2
+    plain = json.loads((files["root"] / "interp" / "report.json").read_text())["real_images"]
+    assert all(r["left_out"] is None for r in plain)
+    with pytest.raises(ValidationError, match="--max-pixel-error leaves out real-mask pixels"):
+        TrainInterpreterParams(
+            generator=files["g"],
+            annotations=files["run"] / "annotations",
+            samples=files["run"] / "samples",
+            out=out,
+            max_pixel_error=0.1,
+        )
+
+
+def test_leave_out_marks_pixels_not_annotated(files: dict[str, Path]) -> None:
+    pairs = pair_real_images(files["images"], files["masks"], n_classes=3)[:2]
+    codes = [torch.zeros(8, 32), torch.zeros(8, 32)]
+    leave = [np.zeros((32, 32), bool), np.ones((32, 32), bool)]
+    leave[0][:4] = True
+    ann, _ = real_annotations(pairs, codes, class_names=NAMES, label_size=32,
+                              folder=files["masks"], leave_out=leave)  # fmt: skip
+    first, second = (item.mask for item in ann.items)
+    assert (first[:4] == -1).all() and (first[4:] >= 0).all() and (second == -1).all()
+    with pytest.raises(ValueError, match=r"leave_out\[0\]: got \(16, 16\), expected \(32, 32\)"):
+        real_annotations(pairs, codes, class_names=NAMES, label_size=32, folder=files["masks"],
+                         leave_out=[np.zeros((16, 16), bool)] * 2)  # fmt: skip
