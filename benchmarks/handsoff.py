@@ -109,7 +109,7 @@ def main() -> None:
             report = json.loads((folder / "report.json").read_text(encoding="utf-8"))
             used = [r for r in report["real_images"] if r["id"] is not None]
             mse = float(np.median([r["mse"] for r in used]))
-            left = float(np.median([r["left_out"] for r in used])) if max_error else 0.0
+            left = 0.0 if max_error is None else float(np.median([r["left_out"] for r in used]))
             acc = accuracy(args.generator, folder, args.n_eval)
             rows.append((max_error, k, mse, left, acc, seconds))
             print(f"refine {k:>4} steps, max pixel error {max_error}: median MSE {mse:.4f}  "
@@ -125,11 +125,12 @@ def main() -> None:
     lines = {}
     for max_error in [None, *args.max_pixel_error]:
         mine = [r for r in rows if r[0] == max_error]
-        name = "all mask pixels" if max_error is None else f"pixels within {max_error:g}"
-        lines[f"{name}; median MSE {mses}" if max_error is None else name] = (
-            [r[4] for r in mine],
-            [0.0] * len(mine),
+        name = (
+            f"all mask pixels; median MSE {mses}"
+            if max_error is None
+            else f"pixels within {max_error:g}"
         )
+        lines[name] = ([r[4] for r in mine], [0.0] * len(mine))
     chart = line_chart(
         args.out / "accuracy-vs-mse.png",
         list(args.refine_steps),
