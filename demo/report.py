@@ -144,10 +144,22 @@ def comparison_table(cfg: DemoConfig, r: dict[str, dict[str, Any]]) -> list[str]
         f"| (b) segnet on the **{b['n_train']} generated pairs** (from {n} annotated samples) | {_pm(b)} |",
         f"| (c) (b) without the {cfg.drop_uncertain:.0%} most uncertain ({c['n_train']} pairs) | {_pm(c)} |",
         f"| HandsOff: segnet on {h['n_train']} pairs generated with an interpreter trained on the (a) "
-        f"renders of seed 0 through inversion (no generated sample annotated) | {_pm(h)} |",
+        f"renders of seed 0 through inversion (no generated sample annotated; {_handsoff_inversion(cfg, r)}) | {_pm(h)} |",
         f"| (d) interpreter–annotator **agreement** on {len(cfg.seeds)} x {cfg.n_eval_generated} held-out "
         f"generated samples (agreement with the oracle annotator, not accuracy) | {_pm(iq)} |",
     ]  # fmt: skip
+
+
+def _handsoff_inversion(cfg: DemoConfig, r: dict[str, dict[str, Any]]) -> str:
+    """How the HandsOff row's real images were inverted, and the mask share left out of training."""
+    step = r.get("handsoff", {})
+    text = (
+        f"encoder + {cfg.refine_steps} refinement steps, median MSE {_f(step.get('median_mse'), 4)}"
+    )
+    if cfg.handsoff_max_pixel_error is None:
+        return text
+    return (f"{text}; mask pixels reconstructed more than {cfg.handsoff_max_pixel_error} off "
+            f"left out: {_f(100 * step.get('left_out', float('nan')), 0)} %")  # fmt: skip
 
 
 def verdict(cfg: DemoConfig, r: dict[str, dict[str, Any]]) -> str:

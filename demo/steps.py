@@ -170,6 +170,7 @@ def step_handsoff(cfg: DemoConfig) -> dict[str, Any]:
         "classes": list(toyfaces.CLASS_NAMES), "encoder": cfg.encoder, "out": interp, "members": cfg.interpreter_members,
         "max_steps": cfg.interpreter_steps, "batch_size": cfg.interpreter_batch_size,
         "val_fraction": cfg.interpreter_val_fraction, "threads": cfg.threads.interpreter, **refine,
+        "max_pixel_error": cfg.handsoff_max_pixel_error,
     }))  # fmt: skip
     params = _generate_params(cfg, cfg.n_annotate).model_copy(
         update={
@@ -180,9 +181,12 @@ def step_handsoff(cfg: DemoConfig) -> dict[str, Any]:
     )
     generated = runs.generate(params)
     report = json.loads((interp / "report.json").read_text(encoding="utf-8"))
-    mse = [r["mse"] for r in report["real_images"] if r["id"] is not None]
+    used = [r for r in report["real_images"] if r["id"] is not None]
+    mse = [r["mse"] for r in used]
+    left_out = [r["left_out"] for r in used if r.get("left_out") is not None]
     return {"val_miou": _nan_if_none(trained["val_miou"]), "store": generated["store"],
-            "median_mse": float(np.median(mse)) if mse else float("nan")}  # fmt: skip
+            "median_mse": float(np.median(mse)) if mse else float("nan"),
+            "left_out": float(np.mean(left_out)) if left_out else 0.0}  # fmt: skip
 
 
 def step_embed(cfg: DemoConfig) -> dict[str, Any]:

@@ -89,6 +89,13 @@ def test_demo_end_to_end_and_resume(tmp_path: Path) -> None:
     assert all(len(r["per_seed"]) == 2 for r in rows.values())
     assert len(seg["runs"]) == 12  # 2 counts x 2 kinds x 2 seeds + (c) and HandsOff x 2 seeds
     assert (cfg.out / "handsoff" / "interpreter" / "real_codes.npy").is_file()
+    # HandsOff leaves out the mask pixels its inversion misses (DemoConfig.handsoff_max_pixel_error)
+    handsoff = json.loads((cfg.out / "steps" / "handsoff.json").read_text())
+    assert 0.0 <= handsoff["left_out"] <= 1.0
+    assert (
+        f"more than {cfg.handsoff_max_pixel_error} off left out: {100 * handsoff['left_out']:.0f} %"
+        in table
+    )
     measured = json.loads((cfg.out / "steps" / "interpreter_quality.json").read_text())
     assert f"**{measured['mean']:.3f}** ± {measured['std']:.3f}" in table
     # the curve: a table row per count and its picture; the dataset stays at DIR/dataset
