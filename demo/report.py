@@ -152,14 +152,12 @@ def comparison_table(cfg: DemoConfig, r: dict[str, dict[str, Any]]) -> list[str]
 
 def _handsoff_inversion(cfg: DemoConfig, r: dict[str, dict[str, Any]]) -> str:
     """How the HandsOff row's real images were inverted, and the mask share left out of training."""
-    step = r.get("handsoff", {})
-    text = (
-        f"encoder + {cfg.refine_steps} refinement steps, median MSE {_f(step.get('median_mse'), 4)}"
-    )
+    step = r["handsoff"]
+    text = f"encoder + {cfg.refine_steps} refinement steps, median MSE {_f(step['median_mse'], 4)}"
     if cfg.handsoff_max_pixel_error is None:
         return text
     return (f"{text}; mask pixels reconstructed more than {cfg.handsoff_max_pixel_error} off "
-            f"left out: {_f(100 * step.get('left_out', float('nan')), 0)} %")  # fmt: skip
+            f"left out: {_f(100 * step['left_out'], 0)} %")  # fmt: skip
 
 
 def verdict(cfg: DemoConfig, r: dict[str, dict[str, Any]]) -> str:
