@@ -151,7 +151,7 @@ def step_curve(cfg: DemoConfig) -> dict[str, Any]:
 
 def step_handsoff(cfg: DemoConfig) -> dict[str, Any]:
     """HandsOff: the interpreter from the (a) baseline's first real renders with their exact masks,
-    through inversion (the shipped encoder, then ``refine_steps`` of optimisation), then a dataset,
+    through inversion (the shipped encoder, then ``handsoff_refine_steps`` of optimisation), then a dataset,
     without Prefect."""
     from datasetgan.pipeline import runs
     from datasetgan.pipeline.params import TrainInterpreterParams
@@ -161,10 +161,11 @@ def step_handsoff(cfg: DemoConfig) -> dict[str, Any]:
     if len(list((real / "images").glob("*.png"))) != cfg.n_annotate:
         toyfaces.write_png_folder(real, seeds)
     interp = cfg.out / "handsoff" / "interpreter"
-    # inversion as HandsOff does it: the encoder, then optimisation (the same steps as step 7's);
-    # benchmarks/handsoff.py measured 0.210 -> 0.266 interpreter-oracle mIoU for 0 -> 30 steps
-    refine = {"refine": "optimize", "refine_steps": cfg.refine_steps, "lpips_trunk": lpips_trunk()}
-    refine = refine if cfg.refine_steps else {}
+    # inversion as HandsOff does it: the encoder, then optimisation (16 images: long refinement is
+    # cheap, and the interpreter follows the reconstruction error; DemoConfig.handsoff_refine_steps)
+    steps = cfg.handsoff_refine_steps
+    refine = {"refine": "optimize", "refine_steps": steps, "lpips_trunk": lpips_trunk()}
+    refine = refine if steps else {}
     trained = runs.train_interpreter(TrainInterpreterParams.model_validate({
         "generator": cfg.generator, "real_images": real / "images", "real_masks": real / "labels",
         "classes": list(toyfaces.CLASS_NAMES), "encoder": cfg.encoder, "out": interp, "members": cfg.interpreter_members,

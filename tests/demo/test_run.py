@@ -48,9 +48,9 @@ def tiny_config(root: Path, gen: Path, enc: Path) -> DemoConfig:
     return DemoConfig(
         out=root / "demo", generator=gen, encoder=enc, n_candidates=8, annotation_counts=(2, 4),
         n_annotate=4, n_generate=16, n_eval_generated=8, n_embed=8, n_real_test=8, seeds=(0, 1),
-        shard_size=8, interpreter_members=2, interpreter_steps=4, refine_steps=2, segnet_steps=3,
-        embed_first_seed=5_200, real_train_first_seed=5_500, test_first_seed=5_300, edit_steps=2,
-        threads=Threads(),
+        shard_size=8, interpreter_members=2, interpreter_steps=4, refine_steps=2,
+        handsoff_refine_steps=2, segnet_steps=3, embed_first_seed=5_200, real_train_first_seed=5_500,
+        test_first_seed=5_300, edit_steps=2, threads=Threads(),
     )  # fmt: skip
 
 
@@ -148,14 +148,21 @@ def test_a_setting_added_since_does_not_refuse_a_folder(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("setting", "older"), [("interpreter_val_fraction", 0.2), ("interpreter_batch_size", 64)]
+    ("setting", "older"),
+    [
+        ("interpreter_val_fraction", 0.2),
+        ("interpreter_batch_size", 64),
+        ("handsoff_max_pixel_error", None),
+        ("handsoff_refine_steps", 30),
+    ],
 )
 def test_a_setting_that_changes_old_steps_refuses_an_older_folder(
     tmp_path: Path, setting: str, older: object
 ) -> None:
-    """These came after the interpreter steps: a folder without them held 20 % of the annotations
-    out / trained on 64 pixels per step, so resuming it with today's values would mix two kinds of
-    interpreter. With the older value it resumes."""
+    """These came after the steps they change: a folder without them held 20 % of the annotations
+    out / trained on 64 pixels per step / trained HandsOff on every mask pixel, through 30
+    refinement steps, so resuming it with today's values would mix two kinds of interpreter. With
+    the older value it resumes."""
     from datasetgan.demo.config import RUN_FILE
     from datasetgan.demo.run import check_previous, run_identity
 
