@@ -153,7 +153,8 @@ def comparison_table(cfg: DemoConfig, r: dict[str, dict[str, Any]]) -> list[str]
 def _handsoff_inversion(cfg: DemoConfig, r: dict[str, dict[str, Any]]) -> str:
     """How the HandsOff row's real images were inverted, and the mask share left out of training."""
     step = r["handsoff"]
-    text = f"encoder + {cfg.handsoff_refine_steps} refinement steps, median MSE {_f(step['median_mse'], 4)}"
+    mse = _f(step["median_mse"], 4)
+    text = f"encoder + {cfg.handsoff_refine_steps} refinement steps, median MSE {mse}"
     if cfg.handsoff_max_pixel_error is None:
         return text
     return (f"{text}; mask pixels reconstructed more than {cfg.handsoff_max_pixel_error} off "

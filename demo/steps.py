@@ -151,8 +151,8 @@ def step_curve(cfg: DemoConfig) -> dict[str, Any]:
 
 def step_handsoff(cfg: DemoConfig) -> dict[str, Any]:
     """HandsOff: the interpreter from the (a) baseline's first real renders with their exact masks,
-    through inversion (the shipped encoder, then ``handsoff_refine_steps`` of optimisation), then a dataset,
-    without Prefect."""
+    through inversion (the shipped encoder, then ``handsoff_refine_steps`` of optimisation), then a
+    dataset, without Prefect."""
     from datasetgan.pipeline import runs
     from datasetgan.pipeline.params import TrainInterpreterParams
 
