@@ -80,8 +80,9 @@ class DemoConfig:
     handsoff_refine_steps: int = 300
     # HandsOff: real-mask pixels whose reconstruction differs by more than this (mean |RGB|, images
     # in [0, 1]) train nothing (train-interpreter --max-pixel-error); None: every pixel trains.
-    # benchmarks/handsoff.py on the step-25,000 models: 0.327 (all) -> 0.381 interpreter-oracle
-    # mIoU at 0.03, the best of 0.01-0.2; downstream (the demo's HandsOff row) 0.289 against 0.288
+    # benchmarks/handsoff.py on the step-25,000 models, 30 refinement steps: 0.327 (all) -> 0.381
+    # interpreter-oracle mIoU at 0.03, the best of 0.01-0.2 (300 steps: 0.436 -> 0.458);
+    # downstream at 30 steps (the demo's HandsOff row) 0.289 against 0.288
     handsoff_max_pixel_error: float | None = 0.03
     segnet_steps: int = 400
     edit_steps: int = 30  # each editing example (EditGAN's default refinement length)
