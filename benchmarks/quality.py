@@ -9,7 +9,8 @@ For each net and seed it trains (a) on the demo's real renders with exact masks 
 demo's main annotation count, the same renders per seed as the demo's (a)) and (b) on the demo's
 generated store (``<demo>/dataset``), then scores both on the demo's real test renders. Nets:
 ``dilated`` (toyfaces.dilated: one downsampling, dilated residual trunk, an independent
-architecture), ``unet-wide`` (the headroom U-Net, 16-128 channels) and ``unet`` (the demo's own).
+architecture), ``unet-wide`` (the headroom U-Net, ``toyfaces.training.HEADROOM_NET``) and ``unet``
+(the demo's own).
 Prints mean +- std over the seeds and the difference (b) - (a).
 
 ``--kinds real generated oracle`` adds a third training set: the generated store's images with

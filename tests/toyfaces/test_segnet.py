@@ -142,3 +142,18 @@ def test_segnet_learns_from_a_few_real_images() -> None:
     pred = predict(model, images[:3])
     assert pred.shape == (3, 64, 64) and pred.dtype == torch.int64
     assert np.isfinite(r.accuracy)
+
+
+def test_headroom_keeps_one_checkpoint_per_width(tmp_path: Path) -> None:
+    """A rerun with another net width trains afresh instead of loading weights of the wrong shape;
+    a rerun with the same width reuses its finished checkpoint and gives the same scores."""
+    from datasetgan.toyfaces.training import headroom
+
+    cfg = SegTrainConfig(steps=2, batch_size=2, log_every=1)
+    narrow, wide = SegNetConfig(widths=(4, 8)), SegNetConfig(widths=(6, 12))
+    first = headroom([2], n_test=2, work=tmp_path, config=cfg, model_config=narrow)
+    assert headroom([2], n_test=2, work=tmp_path, config=cfg, model_config=wide)[0].n_train == 2
+    again = headroom([2], n_test=2, work=tmp_path, config=cfg, model_config=narrow)
+    assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == [
+        "checkpoint-2-2-w4-8.pt", "checkpoint-2-2-w6-12.pt"]  # fmt: skip
+    assert np.array_equal(first[0].iou.confusion, again[0].iou.confusion)
