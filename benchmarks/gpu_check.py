@@ -10,7 +10,9 @@ Steps, each timed and written to ``OUT/gpu_check.json`` (and printed):
      compiled ops) on the same GPU with the same weights, and max |ours - theirs|;
   3. label one 512x512 sample (10 members, 8 classes): the peak GPU memory of render + fused label,
      against EditGAN's method (upsampled taps in a list, ``torch.cat``, every member on every pixel)
-     measured on the same features, and EditGAN's reported 5.9 GB.
+     measured on the same features, and EditGAN's reported 5.9 GB;
+  4. train the default (demo) generator for --train-steps steps on the GPU: seconds per step, to
+     set beside ``benchmarks/gan_training.py --device cpu`` on the 2-core machine.
 The tree needs no install there: the command puts the repository on PYTHONPATH as ``datasetgan``.
 """
 
@@ -70,7 +72,7 @@ def step_kernels(device: str) -> dict[str, Any]:
     built = time.perf_counter() - t0
     tests = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-m", "gpu", "-p", "no:cacheprovider",
-         "tests/models/stylegan2"],
+         "tests/models/stylegan2", "tests/interpreter"],
         cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
     tail = (tests.stdout + tests.stderr).strip().splitlines()[-3:]
@@ -153,6 +155,7 @@ def step_label(args: argparse.Namespace) -> dict[str, Any]:
         TapGrid,
         reference_label,
     )
+    from datasetgan.models.precision import compute_precision
     from datasetgan.models.stylegan2 import Generator, GeneratorConfig
 
     dev = args.device
@@ -175,8 +178,36 @@ def step_label(args: argparse.Namespace) -> dict[str, Any]:
         _sync(dev)
         out["editgan_method_label_gb"] = _peak_gb(dev, base)
     out["labels_equal"] = bool(torch.equal(fused.labels, ref.labels))
+    out["labels_agreement"] = float((fused.labels == ref.labels).float().mean())
     out["editgan_reported_gb"] = EDITGAN_REPORTED_GB
+    for precision in ("fp32", "bf16"):
+
+        def render_and_label(precision: str = precision) -> torch.Tensor:
+            with torch.no_grad(), compute_precision(precision, dev):
+                return lab.label(g.synthesize(ws, taps="all").features).labels
+
+        # speed only: with random weights the members nearly tie, so bf16-vs-fp32 label
+        # agreement means nothing here (benchmarks/precision.py measures it on trained models)
+        out[f"render_and_label_{precision}_images_per_s"] = 1 / _timed(
+            render_and_label, args.repeats, dev
+        )
+    for tile in args.tile_pixels:  # tiles bound memory; on a GPU each one costs launches
+
+        def label_tiled(tile: int = tile) -> torch.Tensor:
+            with torch.no_grad():
+                return lab.label(feats, tile_pixels=tile).labels
+
+        out[f"label_only_fp32_tile_{tile}_images_per_s"] = 1 / _timed(
+            label_tiled, args.repeats, dev
+        )
     return out
+
+
+def step_train(args: argparse.Namespace) -> dict[str, Any]:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from gan_training import time_training  # type: ignore[import-not-found]
+
+    return time_training(args.device, args.train_steps)
 
 
 def main() -> None:
@@ -188,6 +219,10 @@ def main() -> None:
     parser.add_argument("--resolution", type=int, default=512)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--train-steps", type=int, default=512, help="a multiple of 16")
+    parser.add_argument("--tile-pixels", type=int, nargs="*", default=[4096, 32768, 262144])
+    parser.add_argument("--steps", nargs="+", default=["kernels", "render", "label", "train"],
+                        help="which steps to run (default: all)")  # fmt: skip
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = parser.parse_args()
     if args.device.startswith("cuda") and not torch.cuda.is_available():
@@ -198,7 +233,10 @@ def main() -> None:
         "resolution": args.resolution,
         "batch": args.batch,
     }
-    for name, step in (("kernels", step_kernels), ("render", step_render), ("label", step_label)):
+    steps = {"kernels": step_kernels, "render": step_render, "label": step_label,
+             "train": step_train}  # fmt: skip
+    for name in args.steps:
+        step = steps[name]
         t0 = time.perf_counter()
         try:
             report[name] = step(args.device) if name == "kernels" else step(args)

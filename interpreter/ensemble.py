@@ -146,7 +146,8 @@ class PixelEnsemble(nn.Module):
 
     @torch.no_grad()
     def member(self, index: int) -> nn.Sequential:
-        """Member ``index`` as DatasetGAN's ``nn.Sequential`` (own copy of the weights)."""
+        """Member ``index`` as DatasetGAN's ``nn.Sequential`` (own copy of the weights, on the
+        ensemble's device)."""
         h1, h2 = self.widths
         linears = [
             nn.Linear(self.in_channels, h1),
@@ -170,7 +171,7 @@ class PixelEnsemble(nn.Module):
         seq = nn.Sequential(
             linears[0], nn.ReLU(), norms[0], linears[1], nn.ReLU(), norms[1], linears[2]
         )
-        return seq.eval()
+        return seq.eval().to(self.linear(1)[0].device)
 
 
 @dataclass(frozen=True)

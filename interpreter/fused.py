@@ -29,7 +29,15 @@ from datasetgan.interpreter.ensemble import FoldedEnsemble
 from datasetgan.interpreter.predict import LabelResult, ResultWriter
 from datasetgan.interpreter.resample import AxisMap, TapGrid
 
-DEFAULT_TILE_PIXELS = 4096
+DEFAULT_TILE_PIXELS = 4096  # CPUs: a tile's first-layer block stays in cache
+# GPUs: every tile costs kernel launches and a host sync; one 512 px image per tile labels 21x
+# faster than 4096-pixel tiles on an H200 (benchmarks/results/gpu_check-tiles.json), for ~2.7 GB.
+CUDA_TILE_PIXELS = 512 * 512
+
+
+def default_tile_pixels(device: torch.device | str) -> int:
+    """The tile size the fused labeller uses on ``device`` when none is given."""
+    return CUDA_TILE_PIXELS if torch.device(device).type == "cuda" else DEFAULT_TILE_PIXELS
 
 
 @dataclass(frozen=True)
@@ -53,17 +61,19 @@ class FusedLabeller:
     """Labels from native-resolution taps with folded ensemble weights; see the module docstring.
 
     tile_pixels bounds one tile: the extra memory is about 2 * tile_pixels * MH * 4 bytes plus a few
-    projected source rows per group.
+    projected source rows per group (default: :func:`default_tile_pixels` of the weights' device).
     """
 
     def __init__(
-        self, folded: FoldedEnsemble, grid: TapGrid, *, tile_pixels: int = DEFAULT_TILE_PIXELS
+        self, folded: FoldedEnsemble, grid: TapGrid, *, tile_pixels: int | None = None
     ) -> None:
         if folded.w1.shape[1] != grid.channels:
             raise ValueError(
                 f"ensemble: got C={folded.w1.shape[1]}, expected {grid.channels} (the taps')"
             )
         self.folded, self.grid = folded, grid
+        if tile_pixels is None:
+            tile_pixels = default_tile_pixels(folded.w1.device)
         self.tile_pixels = max(1, tile_pixels)
         w1t = folded.w1.t()  # [C, MH] view
         direct, grouped = _split_taps(grid)

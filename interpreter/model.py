@@ -101,11 +101,12 @@ class Interpreter:
         *,
         method: LabelMethod = "fused",
         maps: Sequence[str] = (),
-        tile_pixels: int = DEFAULT_TILE_PIXELS,
+        tile_pixels: int | None = None,
     ) -> LabelResult:
         """Label N rendered samples from their taps (one [N, C_t, R_t, R_t] per tap, or the generator's
         output). ``method="fused"`` never builds the feature buffer; ``"buffer"`` does (exact reference).
-        ``maps`` may ask for ``"probs"`` [N, K, H, W] and ``"uncertainty"`` [N, H, W]."""
+        ``maps`` may ask for ``"probs"`` [N, K, H, W] and ``"uncertainty"`` [N, H, W]. ``tile_pixels``:
+        pixels labelled at once (default: 4096 on CPUs, one 512 px image on GPUs)."""
         feats = features.features if isinstance(features, SynthesisOutput) else features
         if method == "fused":
             return self._fused_labeller().label(feats, maps=maps, tile_pixels=tile_pixels)
@@ -114,7 +115,8 @@ class Interpreter:
             if self._buffer is None or self._buffer.shape[0] < n:
                 self._buffer = self.feature_buffer(max(n, 1))  # reused by later calls
             buf = self._buffer.fill(feats)
-            return label_buffer(buf, self.ensemble.fold(), maps=maps, tile_pixels=tile_pixels)
+            tile = DEFAULT_TILE_PIXELS if tile_pixels is None else tile_pixels
+            return label_buffer(buf, self.ensemble.fold(), maps=maps, tile_pixels=tile)
         raise ValueError(f"method: got {method!r}, expected 'fused' or 'buffer'")
 
     def soft_labels(
@@ -155,7 +157,7 @@ class Interpreter:
         noise_mode: NoiseMode = "const",
         rng: torch.Generator | None = None,
         maps: Sequence[str] = (),
-        tile_pixels: int = DEFAULT_TILE_PIXELS,
+        tile_pixels: int | None = None,
         precision: Precision = "fp32",
     ) -> tuple[torch.Tensor, LabelResult]:
         """Render W+ codes [N, L, D] and label them: (image [N, 3, H_g, W_g], :class:`LabelResult`).

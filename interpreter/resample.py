@@ -62,9 +62,9 @@ class AxisMap:
     def key(self) -> tuple[int, bytes, bytes, bytes]:
         return (
             self.in_size,
-            self.i0.numpy().tobytes(),
-            self.i1.numpy().tobytes(),
-            self.w1.numpy().tobytes(),
+            self.i0.cpu().numpy().tobytes(),
+            self.i1.cpu().numpy().tobytes(),
+            self.w1.cpu().numpy().tobytes(),
         )
 
 

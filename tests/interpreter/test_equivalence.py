@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 
 import pytest
@@ -19,6 +20,7 @@ from datasetgan.interpreter import (
     label_buffer,
     reference_label,
 )
+from datasetgan.interpreter.fused import CUDA_TILE_PIXELS, DEFAULT_TILE_PIXELS, default_tile_pixels
 from tests.interpreter.helpers import render, threads, tiny_generator
 
 CONFIGS = [
@@ -191,3 +193,33 @@ def test_bf16_taps_get_a_bf16_first_layer_close_to_fp32(
     assert exact.probs is not None and fast.probs is not None
     assert (fast.probs - exact.probs).abs().max() <= 0.02
     assert (fast.labels == exact.labels).float().mean() >= 0.99
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_fused_labels_on_cuda_equal_the_cpu_ones() -> None:
+    """The fused labeller and the reference run where their inputs are; on a GPU they give the
+    CPU's labels (probabilities to float tolerance)."""
+    g = tiny_generator()
+    _, feats = render(g, [0, 1])
+    grid = TapGrid.build(g.tap_layout, g.resolution, FeatureConfig())
+    ens = _ensemble(grid.channels)
+    cpu = FusedLabeller(ens.fold(), grid).label(feats, maps=("probs",))
+    ens_gpu, feats_gpu = copy.deepcopy(ens).cuda(), [f.cuda() for f in feats]
+    gpu = FusedLabeller(ens_gpu.fold(), grid.to("cuda")).label(feats_gpu, maps=("probs",))
+    ref = reference_label(feats_gpu, ens_gpu, resolution=g.resolution)
+    assert (ref.labels.cpu() == cpu.labels).float().mean() > 0.999
+    assert gpu.probs is not None and cpu.probs is not None
+    assert torch.allclose(gpu.probs.cpu(), cpu.probs, atol=1e-4)
+    assert (gpu.labels.cpu() == cpu.labels).float().mean() > 0.999
+
+
+def test_the_default_tile_follows_the_device() -> None:
+    """CPUs keep cache-sized tiles; GPUs label a whole 512 px image per tile (launch-bound)."""
+    g = tiny_generator()
+    grid = TapGrid.build(g.tap_layout, g.resolution, FeatureConfig())
+    assert FusedLabeller(_ensemble(grid.channels).fold(), grid).tile_pixels == DEFAULT_TILE_PIXELS
+    assert default_tile_pixels("cpu") == DEFAULT_TILE_PIXELS == 4096
+    assert default_tile_pixels("cuda:0") == CUDA_TILE_PIXELS == 512 * 512
+    explicit = FusedLabeller(_ensemble(grid.channels).fold(), grid, tile_pixels=100)
+    assert explicit.tile_pixels == 100
