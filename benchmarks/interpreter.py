@@ -137,12 +137,28 @@ def role_prepare(args: argparse.Namespace) -> dict[str, Any]:
         t0 = time.perf_counter()
         lab.label(out.features)
         labels.append(time.perf_counter() - t0)
+    render_flop, label_flop = count_flops(g, ws, lab)
     return {
         "render_s": statistics.median(renders),
         "fused_label_s": statistics.median(labels),
+        "render_gflop": render_flop / 1e9,
+        "fused_label_gflop": label_flop / 1e9,
         "channels": g.feature_channels,
         "taps": [list(t) for t in g.tap_layout],
     }
+
+
+def count_flops(g: Generator, ws: torch.Tensor, lab: FusedLabeller) -> tuple[int, int]:
+    """FLOPs (torch.utils.flop_counter: convolutions and matrix products) of one render with its
+    taps and of its fused labelling."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    g.requires_grad_(False)  # the counter's module hooks expect no parameters needing grad
+    with torch.no_grad(), FlopCounterMode(display=False) as render_count:
+        out = g.synthesize(ws, noise_mode="const", taps="all")
+    with torch.no_grad(), FlopCounterMode(display=False) as label_count:
+        lab.label(out.features)
+    return render_count.get_total_flops(), label_count.get_total_flops()
 
 
 def role_label(args: argparse.Namespace) -> dict[str, Any]:
@@ -271,6 +287,10 @@ def labelling_table(res: int, args: argparse.Namespace, tmp: Path) -> None:
     r, f = prep["render_s"], prep["fused_label_s"]
     print(f"render {r:.2f} s, fused label {f:.2f} s (medians of {args.repeats}): (render + label) / render = "
           f"{(r + f) / r:.2f}; with the reference labeller {(r + ref['seconds']) / r:.2f}")  # fmt: skip
+    rf, lf = prep["render_gflop"], prep["fused_label_gflop"]
+    print(f"arithmetic (torch.utils.flop_counter): render {rf:.1f} GFLOP at {rf / r:.0f} GFLOP/s, fused "
+          f"label {lf:.1f} GFLOP at {lf / f:.0f} GFLOP/s; at equal rates (render + label) / render = "
+          f"{(rf + lf) / rf:.2f}, and 1.5 needs the labeller at {lf / rf / 0.5:.1f}x the render's rate")  # fmt: skip
 
 
 def training_figure(args: argparse.Namespace, tmp: Path) -> None:
