@@ -31,7 +31,8 @@ from datasetgan.interpreter.resample import AxisMap, TapGrid
 
 DEFAULT_TILE_PIXELS = 4096  # CPUs: a tile's first-layer block stays in cache
 # GPUs: every tile costs kernel launches and a host sync; one 512 px image per tile labels 21x
-# faster than 4096-pixel tiles on an H200 (benchmarks/results/gpu_check-tiles.json), for ~2.7 GB.
+# faster than 4096-pixel tiles on an H200; render + label of a 512 px sample then peaks at 3.75 GB
+# instead of 0.37 (benchmarks/results/gpu_check-tiles.json, gpu_check-default-tile.json).
 CUDA_TILE_PIXELS = 512 * 512
 
 
