@@ -149,14 +149,15 @@ class PixelEnsemble(nn.Module):
         """Member ``index`` as DatasetGAN's ``nn.Sequential`` (own copy of the weights, on the
         ensemble's device)."""
         h1, h2 = self.widths
+        device = self.w1.device
         linears = [
-            nn.Linear(self.in_channels, h1),
-            nn.Linear(h1, h2),
-            nn.Linear(h2, self.n_classes),
+            nn.Linear(self.in_channels, h1, device=device),
+            nn.Linear(h1, h2, device=device),
+            nn.Linear(h2, self.n_classes, device=device),
         ]
         norms = [
-            nn.BatchNorm1d(h1, eps=self.config.bn_eps),
-            nn.BatchNorm1d(h2, eps=self.config.bn_eps),
+            nn.BatchNorm1d(h1, eps=self.config.bn_eps, device=device),
+            nn.BatchNorm1d(h2, eps=self.config.bn_eps, device=device),
         ]
         for i, layer in enumerate(linears, start=1):
             weight, bias = self.linear(i)
@@ -171,7 +172,7 @@ class PixelEnsemble(nn.Module):
         seq = nn.Sequential(
             linears[0], nn.ReLU(), norms[0], linears[1], nn.ReLU(), norms[1], linears[2]
         )
-        return seq.eval().to(self.linear(1)[0].device)
+        return seq.eval()
 
 
 @dataclass(frozen=True)
