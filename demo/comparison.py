@@ -35,6 +35,7 @@ class SegJob:
     drop: float = 0.0  # (c): the most uncertain share left out
     real_first_seed: int = 0  # (a): renders real_first_seed .. + n_annotated - 1
     cache: str = ""  # folder of cached renders (toyfaces.data.render_cached)
+    precision: str = "fp32"  # of the training steps (SegTrainConfig.precision)
 
     @property
     def row(self) -> str:
@@ -57,7 +58,7 @@ def run_job(job: SegJob, test_first_seed: int, n_test: int) -> dict[str, Any]:
         train = tensors_dataset(images, masks)
     else:
         train = generated_dataset(Path(job.store), drop_uncertain=job.drop)
-    config = SegTrainConfig(steps=job.steps, seed=job.seed)
+    config = SegTrainConfig(steps=job.steps, seed=job.seed, precision=job.precision)  # type: ignore[arg-type]
     result = segnet_quality(job.row, train, test, config=config)
     return {"row": job.row, "seed": job.seed, **result.to_dict()}
 

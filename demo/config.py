@@ -4,7 +4,7 @@ run keeps of its steps (:class:`StepLog`)."""
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ IMPLIED_BY_OLDER_RUNS: dict[str, object] = {
     "interpreter_batch_size": 64,
     "handsoff_max_pixel_error": None,
     "handsoff_refine_steps": 30,
+    "precision": "fp32",
 }
 
 
@@ -93,6 +94,11 @@ class DemoConfig:
     real_train_first_seed: int = 700_000  # (a)'s real renders with exact masks
     test_first_seed: int = 200_000  # real images with exact masks for the segnet test
     edit_first_seed: int = 800_000  # generated samples searched for editing examples
+    # of the training steps (every interpreter and every segnet run, the same everywhere): "bf16"
+    # runs their matmuls / convolutions in bfloat16 (CPUs with AVX-512 BF16/AMX); "auto" is bf16
+    # where the CPU has it, else fp32, and run_demo records which (resolve_precision).
+    # benchmarks/precision.py --training measures speed and quality of both
+    precision: str = "auto"
     threads: Threads = field(default_factory=Threads)
 
     def __post_init__(self) -> None:
@@ -108,6 +114,8 @@ class DemoConfig:
                 f"got {self.shard_size}",
                 f"a multiple of batch_size {self.batch_size}",
             )
+        if self.precision not in ("auto", "fp32", "bf16"):
+            raise DemoError("DemoConfig.precision", f"got {self.precision!r}", "auto, fp32 or bf16")
         if len(self.seeds) * self.n_eval_generated > self.n_generate:
             raise DemoError("DemoConfig.n_eval_generated", f"got {self.n_eval_generated}",
                             f"at most n_generate / len(seeds) = {self.n_generate // len(self.seeds)}")  # fmt: skip
@@ -127,3 +135,13 @@ class StepLog:
     results: dict[str, dict[str, Any]] = field(default_factory=dict)
     reused: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
+
+
+def resolve_precision(cfg: DemoConfig) -> DemoConfig:
+    """``cfg`` with ``precision="auto"`` made "bf16" where this CPU runs bfloat16 natively, else
+    "fp32" (what a run records and its resumption compares)."""
+    from datasetgan.models.precision import bf16_supported
+
+    if cfg.precision != "auto":
+        return cfg
+    return replace(cfg, precision="bf16" if bf16_supported("cpu") else "fp32")

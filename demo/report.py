@@ -46,6 +46,10 @@ def _heats(maps: np.ndarray) -> np.ndarray:
     return np.stack([heat(m, vmax) for m in maps])
 
 
+def _precision_words(precision: str) -> str:
+    return "bfloat16 matmuls and convolutions" if precision == "bf16" else "float32"
+
+
 def figure_samples(cfg: DemoConfig, fig: Path) -> Path:
     rows = read_fields(cfg.out / "candidates" / "samples", ("image",))
     tiles = rows["image"].repeat(2, axis=1).repeat(2, axis=2)
@@ -332,10 +336,13 @@ def write_report(cfg: DemoConfig, log: StepLog) -> Path:
         f"of {cfg.interpreter_batch_size} pixels per member ({_validation(it['val_miou'])}); "
         f"{r['generate']['n']} labelled pairs generated into `{r['generate']['store']}`; "
         f"{r['embed']['n']} real images embedded into `{r['embed']['store']}`",
+        f"- training steps of every interpreter and segnet: {_precision_words(cfg.precision)} "
+        "(`datasetgan demo --precision`; weights, losses and optimisers in float32)",
         "",
         "## The fair comparison",
         "",
-        f"The same segnet ({cfg.segnet_steps} steps, the same augmentation) trained on each "
+        f"The same segnet ({cfg.segnet_steps} steps, the same augmentation, "
+        f"{_precision_words(cfg.precision)}) trained on each "
         f"training set, tested on the same {cfg.n_real_test} real renders with exact masks; each "
         f"seed sets the segnet's initialisation and batches, and for (a) which {n} real renders.",
         "",

@@ -28,7 +28,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from datasetgan.demo.config import IMPLIED_BY_OLDER_RUNS, RUN_FILE, DemoConfig, StepLog
+from datasetgan.demo.config import (
+    IMPLIED_BY_OLDER_RUNS,
+    RUN_FILE,
+    DemoConfig,
+    StepLog,
+    resolve_precision,
+)
 from datasetgan.demo.errors import DemoError
 from datasetgan.demo.evaluation import save_json
 from datasetgan.demo.report import write_report
@@ -51,6 +57,7 @@ def run_demo(
     cfg = replace(
         cfg, out=cfg.out.resolve(), generator=cfg.generator.resolve(), encoder=cfg.encoder.resolve()
     )
+    cfg = resolve_precision(cfg)
     check_previous(cfg, fresh=fresh)
     cfg.out.mkdir(parents=True, exist_ok=True)
     save_json(cfg.out / RUN_FILE, run_identity(cfg))

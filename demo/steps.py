@@ -5,6 +5,7 @@ JSON-able result; :data:`STEPS` is their order."""
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from collections.abc import Callable
@@ -101,7 +102,7 @@ def _interpreter_params(cfg: DemoConfig, n: int) -> Any:
         "samples": cfg.out / "candidates" / "samples", "out": interpreter_dir(cfg, n),
         "members": cfg.interpreter_members, "max_steps": cfg.interpreter_steps,
         "batch_size": cfg.interpreter_batch_size, "val_fraction": cfg.interpreter_val_fraction,
-        "threads": cfg.threads.interpreter,
+        "threads": cfg.threads.interpreter, "precision": cfg.precision,
     })  # fmt: skip
 
 
@@ -171,7 +172,7 @@ def step_handsoff(cfg: DemoConfig) -> dict[str, Any]:
         "classes": list(toyfaces.CLASS_NAMES), "encoder": cfg.encoder, "out": interp, "members": cfg.interpreter_members,
         "max_steps": cfg.interpreter_steps, "batch_size": cfg.interpreter_batch_size,
         "val_fraction": cfg.interpreter_val_fraction, "threads": cfg.threads.interpreter, **refine,
-        "max_pixel_error": cfg.handsoff_max_pixel_error,
+        "max_pixel_error": cfg.handsoff_max_pixel_error, "precision": cfg.precision,
     }))  # fmt: skip
     params = _generate_params(cfg, cfg.n_annotate).model_copy(
         update={
@@ -239,16 +240,14 @@ def segnet_jobs(cfg: DemoConfig) -> list[SegJob]:
     for n in cfg.annotation_counts:
         store = str(dataset_dir(cfg, n))
         for seed in cfg.seeds:
+            job = functools.partial(SegJob, n_annotated=n, seed=seed, steps=cfg.segnet_steps,
+                                    cache=cache, precision=cfg.precision)  # fmt: skip
             first = cfg.real_train_first_seed + 10_000 * seed
-            jobs.append(
-                SegJob("real", n, seed, cfg.segnet_steps, real_first_seed=first, cache=cache)
-            )
-            jobs.append(SegJob("generated", n, seed, cfg.segnet_steps, store=store, cache=cache))
+            jobs.append(job("real", real_first_seed=first))
+            jobs.append(job("generated", store=store))
             if n == cfg.n_annotate:
-                jobs.append(SegJob("generated_drop", n, seed, cfg.segnet_steps, store=store,
-                                   drop=cfg.drop_uncertain, cache=cache))  # fmt: skip
-                jobs.append(SegJob("handsoff", n, seed, cfg.segnet_steps, cache=cache,
-                                   store=str(cfg.out / "handsoff" / "dataset")))  # fmt: skip
+                jobs.append(job("generated_drop", store=store, drop=cfg.drop_uncertain))
+                jobs.append(job("handsoff", store=str(cfg.out / "handsoff" / "dataset")))
     return jobs
 
 

@@ -124,6 +124,13 @@ def demo(
     fresh: Annotated[
         bool, typer.Option("--fresh", help="empty --out first instead of resuming it")
     ] = False,
+    precision: Annotated[
+        str,
+        typer.Option(
+            help="training steps of interpreters and segnets: auto (bf16 where the CPU has "
+            "BF16/AMX) | fp32 | bf16"
+        ),
+    ] = "auto",
     logs: Logs = False,
 ) -> None:
     """Run the whole mission on the shipped default models and write a report with measured quality."""
@@ -134,8 +141,13 @@ def demo(
         for handler in logging.getLogger().handlers:
             handler.setLevel(logging.WARNING)
     shipped = DemoConfig()
+    if precision not in ("auto", "fp32", "bf16"):
+        raise fail(f"--precision: got {precision!r}; expected auto, fp32 or bf16")
     cfg = DemoConfig(
-        out=out, generator=generator or shipped.generator, encoder=encoder or shipped.encoder
+        out=out,
+        generator=generator or shipped.generator,
+        encoder=encoder or shipped.encoder,
+        precision=precision,
     )
     for what, path in (("generator", cfg.generator), ("encoder", cfg.encoder)):
         if not path.exists():

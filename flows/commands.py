@@ -115,6 +115,9 @@ def train_interpreter(
     learning_rate: Annotated[float, typer.Option(help="Adam learning rate")] = 1e-3,
     seed: Annotated[int, typer.Option(help="training seed")] = 0,
     threads: Annotated[int, typer.Option(help="torch threads (0 = default)")] = 0,
+    precision: Annotated[
+        str, typer.Option(help="training matmuls: fp32 | bf16 (CPUs with BF16/AMX, CUDA)")
+    ] = "fp32",
     suggest: Annotated[int, typer.Option(help="suggest this many samples to annotate next")] = 0,
     logs: Logs = False,
 ) -> None:

@@ -76,6 +76,7 @@ def fit(p: TrainInterpreterParams) -> dict[str, Any]:
         learning_rate=p.learning_rate,
         max_steps=p.max_steps,
         eval_every=p.eval_every,
+        precision=p.precision,
     )
     g = load_generator(p.generator)
     ann, latents, real = training_set(p, g)

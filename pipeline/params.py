@@ -197,6 +197,9 @@ class TrainInterpreterParams(Params):
     learning_rate: float = Field(1e-3, gt=0.0)
     seed: int = Field(0, ge=0)
     threads: int = Field(0, ge=0, description="torch threads (0 = torch's default)")
+    precision: Precision = Field(
+        "fp32", description="of the training steps' matmuls: fp32 | bf16 (weights stay fp32)"
+    )
     suggest: int = Field(0, ge=0, description="rank this many unannotated samples to annotate next")
 
     @field_validator("annotations", "real_images", "real_masks")

@@ -27,6 +27,7 @@ from torch.utils.data import Dataset
 from datasetgan.interpreter.validation import IoU, confusion_matrix, iou_from_confusion
 from datasetgan.models.errors import ModelError
 from datasetgan.models.folder_format import ModelFolder
+from datasetgan.models.precision import Precision, check_precision, compute_precision
 from datasetgan.models.torch_files import torch_load_safe
 from datasetgan.toyfaces.dilated import DilatedNet, DilatedNetConfig
 from datasetgan.toyfaces.domain import K
@@ -76,6 +77,9 @@ class SegTrainConfig:
     class_weighting: str = "inv_sqrt"
     seed: int = 0
     log_every: int = 50
+    # "bf16": training steps run the net under a bfloat16 autocast (CPUs with AVX-512 BF16/AMX,
+    # CUDA; ~1.35x faster on 2 AMX cores); weights, loss, AdamW and evaluation stay float32
+    precision: Precision = "fp32"
 
     def __post_init__(self) -> None:
         if self.class_weighting not in ("none", "inv_sqrt"):
@@ -282,6 +286,7 @@ def train_segnet(
     eval mode. With ``checkpoint`` (a file), the run saves its whole state there every
     ``checkpoint_every`` steps and a rerun continues from it, ending where an unbroken run would."""
     images, labels = load_all(dataset)
+    check_precision(config.precision, images.device)
     run = _SegRun(
         model_config, config, class_weights(labels, model_config.n_classes, config.class_weighting)
     )
@@ -343,11 +348,13 @@ class _SegRun:
             total_steps=config.steps,
             pct_start=warmup_fraction(config.steps),
         )
-        self.weight, self.step, self.pos = weight, 0, 0
+        self.config, self.weight, self.step, self.pos = config, weight, 0, 0
         self.order = torch.empty(0, dtype=torch.int64)
 
     def update(self, x: Tensor, y: Tensor) -> float:
-        loss = F.cross_entropy(self.model(x), y, weight=self.weight, ignore_index=IGNORE)
+        with compute_precision(self.config.precision, x.device):
+            logits = self.model(x).float()
+        loss = F.cross_entropy(logits, y, weight=self.weight, ignore_index=IGNORE)
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         self.opt.step()

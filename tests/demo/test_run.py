@@ -23,9 +23,10 @@ import prefect.main  # noqa: F401
 logging.raiseExceptions = False  # the temporary server logs at exit, after capture closed
 
 from datasetgan.demo.assets import train_default_encoder  # noqa: E402
-from datasetgan.demo.config import DemoConfig, Threads  # noqa: E402
+from datasetgan.demo.config import DemoConfig, Threads, resolve_precision  # noqa: E402
 from datasetgan.demo.errors import DemoError  # noqa: E402
 from datasetgan.demo.run import run_demo  # noqa: E402
+from datasetgan.models.precision import bf16_supported  # noqa: E402
 from datasetgan.models.stylegan2 import Generator, GeneratorConfig, save_generator  # noqa: E402
 
 
@@ -107,6 +108,14 @@ def test_demo_end_to_end_and_resume(tmp_path: Path) -> None:
         assert (cfg.out / "figures" / f"{name}.png").is_file()
         assert f"figures/{name}.png" in text
     assert "none held out" in text  # interpreter_val_fraction 0: trained on every annotation
+    # "auto" precision is resolved, recorded, used by every interpreter and segnet, and reported
+    recorded = json.loads((cfg.out / "demo_run.json").read_text())["config"]["precision"]
+    assert recorded == ("bf16" if bf16_supported("cpu") else "fp32")
+    for interp in ("interpreter", "curve/interpreter-2", "handsoff/interpreter"):
+        trained = json.loads((cfg.out / interp / "report.json").read_text())
+        assert trained["config"]["precision"] == recorded, interp
+    words = "bfloat16 matmuls and convolutions" if recorded == "bf16" else "float32"
+    assert f"training steps of every interpreter and segnet: {words}" in text
     assert json.loads((cfg.out / "interpreter" / "report.json").read_text())["val_ids"] == []
     assert "LPIPS was **not used**" in text or "LPIPS (VGG16 ImageNet)" in text
     # editing: a row per kind, edited (scored by the oracle, in the figure) or found on no sample
@@ -154,6 +163,7 @@ def test_a_setting_added_since_does_not_refuse_a_folder(tmp_path: Path) -> None:
         ("interpreter_batch_size", 64),
         ("handsoff_max_pixel_error", None),
         ("handsoff_refine_steps", 30),
+        ("precision", "fp32"),
     ],
 )
 def test_a_setting_that_changes_old_steps_refuses_an_older_folder(
@@ -176,6 +186,18 @@ def test_a_setting_that_changes_old_steps_refuses_an_older_folder(
     check_previous(replace(cfg, **{setting: older}), fresh=False)
 
 
+def test_auto_precision_follows_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datasetgan.models import precision as precision_module
+
+    monkeypatch.setattr(precision_module, "_mkldnn_bf16", lambda: False)
+    assert resolve_precision(DemoConfig()).precision == "fp32"
+    monkeypatch.setattr(precision_module, "_mkldnn_bf16", lambda: True)
+    assert resolve_precision(DemoConfig()).precision == "bf16"
+    assert resolve_precision(DemoConfig(precision="fp32")).precision == "fp32"
+    with pytest.raises(DemoError, match="precision"):
+        DemoConfig(precision="fp16")
+
+
 def test_demo_refuses_a_foreign_folder(tmp_path: Path) -> None:
     from datasetgan.demo.run import check_previous
 
@@ -195,4 +217,7 @@ def test_demo_cli_names_a_missing_model(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "generator" in result.output and "not found" in result.output
+    assert not (tmp_path / "d").exists()
+    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "d"), "--precision", "fp16"])
+    assert result.exit_code == 2 and "--precision: got 'fp16'" in result.output
     assert not (tmp_path / "d").exists()

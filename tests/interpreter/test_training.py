@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,9 @@ from datasetgan.interpreter import (
     train_interpreter,
 )
 from datasetgan.interpreter.training import split_images
+from datasetgan.models import precision as precision_module
+from datasetgan.models.errors import PrecisionError
+from datasetgan.models.precision import bf16_supported
 from datasetgan.models.stylegan2 import Generator
 from tests.interpreter.helpers import (
     render,
@@ -233,3 +237,34 @@ def test_pixel_sampling_quotas() -> None:
     assert len(ys) <= 2100 and int((mask[ys, xs] < 0).sum()) == 0
     ys, xs = sample_pixels(mask, 50, rng, mode="uniform")
     assert len(ys) == 50 and int((mask[ys, xs] < 0).sum()) == 0
+
+
+@pytest.mark.skipif(not bf16_supported("cpu"), reason="this CPU has no native bfloat16")
+def test_bf16_training_learns_like_fp32(tmp_path: Path) -> None:
+    """precision="bf16": bf16 pool and matmuls, float32 weights; it learns the same labelling."""
+    g = tiny_generator()
+    seeds = SEEDS[:30]
+    folder = write_annotations(tmp_path, threshold_masks(g, seeds), seeds, NAMES)
+    ws, _ = render(g, seeds)
+    latents = dict(zip(seeds, ws, strict=True))
+    cfg = TrainConfig(ensemble=EnsembleConfig(n_members=2), max_steps=1000, val_fraction=0.0)
+    _, feats = render(g, [999, 998])
+    truth = threshold_masks(g, [999, 998], threshold_seeds=seeds)
+    labels = {}
+    for precision in ("fp32", "bf16"):
+        interp, _ = train_interpreter(g, folder, latents, replace(cfg, precision=precision))
+        assert interp.ensemble.w1.dtype == torch.float32
+        labels[precision] = interp.label(feats).labels
+        assert (labels[precision] == truth).float().mean() >= 0.9, precision
+    assert (labels["bf16"] == labels["fp32"]).float().mean() >= 0.95
+
+
+def test_bf16_training_refused_without_hardware(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    g = tiny_generator()
+    folder = write_annotations(tmp_path, threshold_masks(g, [1]), [1], NAMES)
+    ws, _ = render(g, [1])
+    monkeypatch.setattr(precision_module, "_mkldnn_bf16", lambda: False)
+    with pytest.raises(PrecisionError, match=r"'bf16': this CPU has no AVX-512 BF16/AMX"):
+        train_interpreter(g, folder, {1: ws[0]}, TrainConfig(precision="bf16"))

@@ -10,6 +10,9 @@ import pytest
 import torch
 
 from datasetgan.interpreter.validation import mean_iou
+from datasetgan.models import precision as precision_module
+from datasetgan.models.errors import PrecisionError
+from datasetgan.models.precision import bf16_supported
 from datasetgan.toyfaces.data import ToyFaces
 from datasetgan.toyfaces.segnet import (
     SegNet,
@@ -142,6 +145,29 @@ def test_segnet_learns_from_a_few_real_images() -> None:
     pred = predict(model, images[:3])
     assert pred.shape == (3, 64, 64) and pred.dtype == torch.int64
     assert np.isfinite(r.accuracy)
+
+
+@pytest.mark.skipif(not bf16_supported("cpu"), reason="this CPU has no native bfloat16")
+def test_bf16_training_learns_like_fp32() -> None:
+    """precision="bf16" (autocast training steps): float32 weights, and it learns as fp32 does."""
+    train = ToyFaces.from_seeds(range(300, 308), image_range="unit")
+    test = ToyFaces.from_seeds(range(400, 416), image_range="unit")
+    scores = {}
+    for precision in ("fp32", "bf16"):
+        cfg = SegTrainConfig(steps=80, batch_size=4, precision=precision)  # type: ignore[arg-type]
+        model = train_segnet(train, config=cfg, model_config=TINY)
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+        scores[precision] = evaluate_segnet(model, test).miou
+    # measured fp32 0.121, bf16 0.121 (1 thread)
+    assert abs(scores["bf16"] - scores["fp32"]) < 0.03, scores
+
+
+def test_bf16_training_refused_without_hardware(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(precision_module, "_mkldnn_bf16", lambda: False)
+    ds = ToyFaces.from_seeds(range(2), image_range="unit")
+    cfg = SegTrainConfig(steps=1, batch_size=2, precision="bf16")
+    with pytest.raises(PrecisionError, match=r"'bf16': this CPU has no AVX-512 BF16/AMX"):
+        train_segnet(ds, config=cfg, model_config=TINY)
 
 
 def test_headroom_keeps_one_checkpoint_per_width(tmp_path: Path) -> None:
