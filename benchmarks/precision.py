@@ -1,6 +1,7 @@
 """fp32 vs bf16 (``--precision``): speed, image PSNR, label agreement, and the downstream segnet.
 
     python benchmarks/precision.py [--repeats 3] [--threads 2] [--demo runs/demo --seeds 0 1 2]
+                                   [--training --training-repeats 2]
 
 Part 1, one process, alternating fp32 / bf16 runs, full-size generator (256 px, channel_multiplier
 2, random perturbed weights, as benchmarks/generator.py):
@@ -13,6 +14,13 @@ Part 2 (``--demo DIR``, after ``datasetgan demo --out DIR``): the demo's generat
 same recipe (shipped generator, the demo's interpreter, 512 samples), once fp32 and once bf16; label
 agreement between the two stores, then the demo's segnet (same steps) trained on each and scored on
 the demo's 300 real test renders with exact masks, for each --seeds.
+Part 3 (``--demo DIR --training``): the training steps' precision (``datasetgan demo --precision``),
+one process, alternating: the demo's main interpreter trained again from its 16 annotations (same
+settings, 2 threads) in fp32 and bf16, ``--training-repeats`` times each: seconds, and agreement
+(mIoU) of each one's labels with the oracle annotator's on 384 held-out generated samples (z seeds
+900,000+; fp32 rendering and labelling); then the demo's segnet (1 thread) on (a) its 16 real
+renders and (b) its generated dataset, fp32 and bf16, for each --seeds: seconds and mIoU on the
+300 real test renders.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +39,7 @@ import torch
 from at_rev import load_module  # this folder is on sys.path when a script here runs
 
 from datasetgan.interpreter import FeatureConfig, FusedLabeller, TapGrid
+from datasetgan.models.imaging import to_uint8
 from datasetgan.models.precision import check_precision, compute_precision
 from datasetgan.models.runtime import tune_cpu_allocator
 
@@ -139,6 +149,71 @@ def part_demo(demo: Path, seeds: list[int]) -> None:
                   f"({len(s)} seeds, real test renders)")  # fmt: skip
 
 
+def part_training(demo: Path, seeds: list[int], repeats: int) -> None:
+    from datasetgan.demo.comparison import SegJob, run_job
+    from datasetgan.demo.config import DemoConfig
+    from datasetgan.demo.evaluation import interpreter_vs_oracle
+    from datasetgan.interpreter import EnsembleConfig, TrainConfig, train_interpreter
+    from datasetgan.models.stylegan2 import load_generator, w_plus_from_seeds
+
+    recorded = json.loads((demo / "demo_run.json").read_text())["config"]
+    settings = ("n_annotate", "interpreter_members", "interpreter_steps", "interpreter_batch_size",
+                "segnet_steps", "truncation", "real_train_first_seed", "test_first_seed", "n_real_test")  # fmt: skip
+    cfg = DemoConfig(**{k: v for k, v in recorded.items() if k in settings})
+    g = load_generator(recorded["generator"]).eval()
+    ws = w_plus_from_seeds(g, list(range(900_000, 900_384)), truncation=cfg.truncation)
+    train = TrainConfig(
+        ensemble=EnsembleConfig(n_members=cfg.interpreter_members), max_steps=cfg.interpreter_steps,
+        batch_size=cfg.interpreter_batch_size, val_fraction=0.0,
+    )  # fmt: skip
+    annotations = demo / "candidates" / f"annotations-{cfg.n_annotate}"
+    seconds: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    agreement: dict[str, list[float]] = {"fp32": [], "bf16": []}
+    torch.set_num_threads(2)
+    for _ in range(repeats):
+        for p in seconds:
+            t0 = time.perf_counter()
+            with torch.enable_grad():
+                interp, _ = train_interpreter(g, annotations, demo / "candidates" / "samples",
+                                              replace(train, precision=p))  # fmt: skip
+            seconds[p].append(time.perf_counter() - t0)
+            images, labels, scores = [], [], []
+            for s in range(0, len(ws), 32):
+                image, result = interp.render_and_label(g, ws[s : s + 32])
+                images.append(to_uint8(image))
+                labels.append(result.labels.numpy())
+                scores.append(result.score.numpy())
+            q = interpreter_vs_oracle(np.concatenate(images), np.concatenate(labels),
+                                      np.concatenate(scores))  # fmt: skip
+            agreement[p].append(q.all.miou)
+            print(f"  interpreter {p}: {seconds[p][-1]:.1f} s, oracle agreement "
+                  f"{agreement[p][-1]:.4f}", flush=True)  # fmt: skip
+    med = {p: statistics.median(t) for p, t in seconds.items()}
+    print(f"interpreter training ({cfg.interpreter_steps} steps, {cfg.interpreter_members} members, "
+          f"{cfg.interpreter_batch_size} pixels, 2 threads), median of {repeats}: fp32 "
+          f"{med['fp32']:.1f} s, bf16 {med['bf16']:.1f} s: bf16 {med['fp32'] / med['bf16']:.2f}x; "
+          f"oracle agreement fp32 {statistics.mean(agreement['fp32']):.4f}, bf16 "
+          f"{statistics.mean(agreement['bf16']):.4f}")  # fmt: skip
+    real_cache = demo / "real"
+    for kind in ("real", "generated"):
+        runs: dict[str, list[dict[str, float]]] = {"fp32": [], "bf16": []}
+        for seed in seeds:
+            for p in runs:
+                job = SegJob(kind, cfg.n_annotate, seed, cfg.segnet_steps, store=str(demo / "dataset"),
+                             real_first_seed=cfg.real_train_first_seed + 10_000 * seed,
+                             cache=str(real_cache), precision=p)  # fmt: skip
+                with torch.enable_grad():
+                    row = run_job(job, cfg.test_first_seed, cfg.n_real_test)
+                runs[p].append({"s": row["train_seconds"], "miou": row["test"]["miou"]})
+        sec = {p: statistics.median(r["s"] for r in v) for p, v in runs.items()}
+        miou = {p: [r["miou"] for r in v] for p, v in runs.items()}
+        sd = {p: statistics.stdev(m) if len(m) > 1 else 0.0 for p, m in miou.items()}
+        print(f"segnet on {kind}-{cfg.n_annotate} ({cfg.segnet_steps} steps, 1 thread, seeds "
+              f"{seeds}): fp32 {sec['fp32']:.1f} s, bf16 {sec['bf16']:.1f} s per run: bf16 "
+              f"{sec['fp32'] / sec['bf16']:.2f}x; mIoU fp32 {statistics.mean(miou['fp32']):.3f} +- "
+              f"{sd['fp32']:.3f}, bf16 {statistics.mean(miou['bf16']):.3f} +- {sd['bf16']:.3f}")  # fmt: skip
+
+
 def _arrays(store: Path) -> dict[str, np.ndarray]:
     import h5py
 
@@ -157,6 +232,10 @@ def main() -> None:
     )
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument(
+        "--training", action="store_true", help="part 3: training steps fp32 vs bf16 (--demo)"
+    )
+    parser.add_argument("--training-repeats", type=int, default=2)
     args = parser.parse_args()
     check_precision("bf16", "cpu")
     torch.set_num_threads(args.threads)
@@ -164,8 +243,12 @@ def main() -> None:
     tune_cpu_allocator()
     if not args.skip_speed:
         part_speed(args.repeats)
-    if args.demo is not None:
+    if args.demo is not None and not args.training:
         part_demo(args.demo, args.seeds)
+    if args.training:
+        if args.demo is None:
+            parser.error("--training needs --demo DIR (a finished `datasetgan demo` folder)")
+        part_training(args.demo, args.seeds, args.training_repeats)
 
 
 if __name__ == "__main__":

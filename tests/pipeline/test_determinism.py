@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from datasetgan.flows.generation import build_dataset, generate_dataset
+from datasetgan.pipeline import runs
 from datasetgan.pipeline.errors import RecipeError
 from datasetgan.pipeline.generate import generate_shard
 from datasetgan.pipeline.params import BuildParams, GenerateParams
@@ -39,8 +40,10 @@ def test_same_store_whatever_shard_size_workers_or_prefect(
     plain = plan_dataset(params(assets, tmp_path / "c", shard_size=12))  # no Prefect at all
     for slot in plain.slots:
         generate_shard(plain.store, slot, plain.recipe)
+    runs.generate(params(assets, tmp_path / "d", runner={"workers": 2}))  # threads, no Prefect
     assert_same_store(tmp_path / "a", tmp_path / "b")
     assert_same_store(tmp_path / "a", tmp_path / "c")
+    assert_same_store(tmp_path / "a", tmp_path / "d")
     assert store_arrays(tmp_path / "a")["sample"].tolist() == list(range(24))
 
 
