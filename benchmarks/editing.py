@@ -14,7 +14,10 @@ Every result is scored on the oracle's labels of the edited image (``toyfaces.or
   * IoU with the target inside the edit region (mean over the classes present there), where the
     region is the target's changed pixels dilated by 2 (the direct edits' default region);
   * mean absolute pixel change outside that region (images in [0, 1]);
-  * seconds per edit.
+  * seconds per edit;
+  * for direct edits also the interpreter's own IoU with the target in the region (what the edit
+    optimises) and the oracle's IoU with the interpreter's labels of the edited image there (how far
+    the judge agrees with what the edit reached).
 Targets (issue 13): direct IoU >= 0.75, outside change <= 0.03, transferred + refined IoU within
 0.1 of direct. A figure with one row per kind (source | edited | oracle labels before | after) goes
 to --out.
@@ -33,12 +36,13 @@ import numpy as np
 import torch
 
 from datasetgan import toyfaces
-from datasetgan.demo.edits import RULES, EditRule, score_edit
-from datasetgan.editing.edit import EditConfig, edit, render
+from datasetgan.demo.edits import RULES, EditRule, region_iou, score_edit
+from datasetgan.editing.edit import EditConfig, dilate, edit, render
 from datasetgan.editing.vector import EditingVector, apply_edit
 from datasetgan.interpreter import load_interpreter
 from datasetgan.models.imaging import overlay, to_uint8, write_columns
 from datasetgan.models.stylegan2 import load_generator, w_plus_from_seeds
+from datasetgan.toyfaces.domain import K
 
 
 def find_sources(g, interp, rule: EditRule, first_seed: int, n: int, skip: int = 0):  # type: ignore[no-untyped-def]
@@ -90,12 +94,17 @@ def main() -> None:
             report[name] = {"error": "no sample the rule applies to"}
             continue
         direct, vector = [], None
+        reached: list[float] = []
+        judged: list[float] = []
         for i, (_, w, labels) in enumerate(sources):
             target = rule.target(labels)
             result = edit(g, interp, w, target, config=config)
             source_image, _ = render(g, interp, w)
             iou, outside, oracle = score_edit(result.image, source_image, target, labels)
             direct.append((iou, outside, result.seconds))
+            region = dilate(target != labels, 2)
+            reached.append(region_iou(result.labels, target, region, K))
+            judged.append(region_iou(torch.from_numpy(oracle), result.labels, region, K))
             if i == 0:
                 vector = EditingVector.from_edit(result, labels, target, g, interp)
                 before = toyfaces.oracle_annotate(to_uint8(source_image)[0])
@@ -117,7 +126,8 @@ def main() -> None:
             "title": rule.title,
             "seeds": [s for s, _, _ in sources],
             "transfer_seeds": [s for s, _, _ in others],
-            "direct": _summary(direct),
+            "direct": _summary(direct)
+            | {"interpreter_iou_in_region": _mean(reached), "oracle_vs_interpreter": _mean(judged)},
             **{f"transfer_refine_{k}": _summary(v) for k, v in transfer.items()},
         }
         _print(name, rule.title, report[name])
@@ -129,6 +139,11 @@ def main() -> None:
         print(
             f"figure (rows: {', '.join(args.kinds)}; source | edited | oracle before | after): {path}"
         )
+
+
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if v == v]  # NaN when the region held no class
+    return statistics.mean(finite) if finite else float("nan")
 
 
 def _summary(rows: list[tuple[float, float, float]]) -> dict[str, float]:
@@ -149,6 +164,9 @@ def _print(name: str, title: str, r: dict[str, Any]) -> None:
         if isinstance(row, dict) and row.get("n"):
             print(f"  {key:<20} n={row['n']:>3}  oracle IoU in region {row['iou_in_region']:.3f}  "
                   f"outside change {row['change_outside']:.4f}  {row['seconds']:.2f} s/edit", flush=True)  # fmt: skip
+            if "interpreter_iou_in_region" in row:
+                print(f"  {'':<20} interpreter IoU in region {row['interpreter_iou_in_region']:.3f}  "
+                      f"oracle vs interpreter there {row['oracle_vs_interpreter']:.3f}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":
