@@ -1,12 +1,13 @@
 """Segmentation-net training of a git revision against the working tree's, in one process,
 alternating.
 
-    python benchmarks/segnet_ab.py REV [--steps 100] [--rounds 3] [--threads 1]
+    python benchmarks/segnet_ab.py REV [--steps 100] [--rounds 3] [--threads 1] [--precision fp32]
 
 ``REV``'s ``toyfaces/segnet.py`` is loaded beside the current one (the rest of the package is the
 working tree's). Each round trains the demo's U-Net (``SegNetConfig()``, ``SegTrainConfig`` but
 --steps steps, seed = round) with both, on 16 renders with exact masks (seeds 100-115), one torch
-thread as in the demo; each is then scored on 100 test renders (seeds 200,000+). Printed: seconds
+thread as in the demo, at --precision (``SegTrainConfig.precision``; REV must have it for bf16);
+each is then scored on 100 test renders (seeds 200,000+). Printed: seconds
 and mIoU per round and side, medians, and the paired speed-ups (REV / working tree).
 """
 
@@ -37,6 +38,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--precision", choices=("fp32", "bf16"), default="fp32")
     args = parser.parse_args()
     from datasetgan.toyfaces import segnet as new
 
@@ -47,7 +49,9 @@ def main() -> None:
     for r in range(args.rounds):
         for side, module in (("rev", old), ("tree", new)):
             t0 = time.perf_counter()
-            net = module.train_segnet(train, config=module.SegTrainConfig(steps=args.steps, seed=r))
+            extra = {"precision": args.precision} if args.precision != "fp32" else {}
+            config = module.SegTrainConfig(steps=args.steps, seed=r, **extra)
+            net = module.train_segnet(train, config=config)
             seconds[side].append(time.perf_counter() - t0)
             miou = float(module.evaluate_segnet(net, test).miou)
             print(f"round {r} {side:<4} {seconds[side][-1]:6.2f} s  mIoU {miou:.4f}", flush=True)

@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -165,8 +166,28 @@ class SegNet(nn.Module):
         x = skips[-1]
         for i in range(len(self.config.widths) - 2, -1, -1):
             x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=False)
-            x = self.up[i](torch.cat([x, skips[i]], 1))
+            x = self.up[i](torch.cat([_dense_grad(x), skips[i]], 1))
         return self.head(x)
+
+
+class _DenseGrad(torch.autograd.Function):
+    """Identity whose backward hands on its gradient densely laid out (in the input's memory
+    format). Behind ``torch.cat`` the gradient is a channel slice of the concatenation's, and
+    upsample_bilinear2d's backward takes a ~6x slower path on such strided gradients on CPU."""
+
+    @staticmethod
+    def forward(ctx: Any, x: Tensor) -> Tensor:
+        ctx.channels_last = x.ndim == 4 and x.is_contiguous(memory_format=torch.channels_last)
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        fmt = torch.channels_last if ctx.channels_last else torch.contiguous_format
+        return grad.contiguous(memory_format=fmt)
+
+
+def _dense_grad(x: Tensor) -> Tensor:
+    return _DenseGrad.apply(x) if x.requires_grad else x
 
 
 Net = SegNet | DilatedNet  # what train_segnet makes

@@ -183,3 +183,23 @@ def test_headroom_keeps_one_checkpoint_per_width(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == [
         "checkpoint-2-2-w4-8.pt", "checkpoint-2-2-w6-12.pt"]  # fmt: skip
     assert np.array_equal(first[0].iou.confusion, again[0].iou.confusion)
+
+
+def test_dense_grad_hands_on_the_same_gradient_densely() -> None:
+    """The upsampled decoder input's gradient leaves torch.cat as a strided channel slice; the
+    identity in front of the cat makes it dense (upsample's backward is far slower on strided
+    gradients) without changing a value."""
+    from datasetgan.toyfaces.segnet import _dense_grad
+
+    x = torch.randn(2, 3, 4, 4).contiguous(memory_format=torch.channels_last).requires_grad_()
+    skip = torch.randn(2, 5, 4, 4).contiguous(memory_format=torch.channels_last)
+    weight = torch.randn(2, 8, 4, 4)
+    seen: list[torch.Tensor] = []
+    y = _dense_grad(x)
+    y.register_hook(lambda g: seen.append(g))
+    (torch.cat([y, skip], 1) * weight).sum().backward()
+    assert x.grad is not None and torch.equal(x.grad, weight[:, :3])
+    assert x.grad.is_contiguous(memory_format=torch.channels_last)
+    assert not seen[0].is_contiguous(memory_format=torch.channels_last)  # the strided slice
+    plain = x.detach()
+    assert _dense_grad(plain) is plain and torch.equal(_dense_grad(x), x)
