@@ -171,8 +171,7 @@ class Generator(nn.Module):
         x = self.input(ws.shape[0])
         if not ws.is_cuda:
             # the CPU runs channels-last (NHWC): oneDNN's convolutions, the transposed ones and the
-            # depthwise blur are all faster there, forward and backward (refinement 1.13x); the
-            # taps keep that layout
+            # depthwise blur are all faster there, forward and backward; the taps keep that layout
             x = x.contiguous(memory_format=torch.channels_last)
         x = self.conv1(x, ws[:, 0], layer_noise[0], modconv)
         if keep:
