@@ -112,3 +112,33 @@ def test_bf16_store_is_close_to_fp32(assets: tuple[Path, Path], tmp_path: Path) 
 
     shown = CliRunner().invoke(app, ["inspect", str(tmp_path / "bf16")], env={"COLUMNS": "200"})
     assert shown.exit_code == 0 and "precision bf16" in shown.output, shown.output
+
+
+def test_plain_runs_stop_at_a_failing_shard(
+    assets: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """pipeline.runs with 2 workers: a shard that fails raises, shards not started yet are not
+    started, the ones running finish, and a rerun completes the same store."""
+    import threading
+    import time
+
+    started: list[int] = []
+    lock = threading.Lock()
+
+    def fake_shard(store: str, slot, recipe, png_dir=None):  # type: ignore[no-untyped-def]
+        with lock:
+            started.append(slot.index)
+        if slot.index == 0:
+            raise OSError("disk full")
+        time.sleep(0.3)  # slots 1 and 2 keep both workers busy while slot 0's error lands
+        return generate_shard(store, slot, recipe, png_dir)
+
+    monkeypatch.setattr(runs, "generate_shard", fake_shard)
+    with pytest.raises(OSError, match="disk full"):
+        runs.generate(params(assets, tmp_path / "s", n=32, runner={"workers": 2}))
+    # slot 3 was cancelled before it started (slot 2 may have started before the cancel)
+    assert 3 not in started and {0, 1} <= set(started)
+    monkeypatch.undo()  # a rerun renders what is missing and keeps what landed
+    runs.generate(params(assets, tmp_path / "s", n=32, runner={"workers": 2}))
+    runs.generate(params(assets, tmp_path / "whole", n=32))
+    assert_same_store(tmp_path / "s", tmp_path / "whole")
