@@ -15,6 +15,7 @@ from datasetgan.demo.errors import DemoError
 GENERATOR_DIR = DEFAULT_MODELS / "generator"
 ENCODER_DIR = DEFAULT_MODELS / "encoder"
 RUN_FILE = "demo_run.json"
+PRECISION_CHOICES = ("auto", "fp32", "bf16")  # DemoConfig.precision, `datasetgan demo --precision`
 # Settings added after runs were made whose steps already existed: what a folder without them in
 # its demo_run.json ran with. Resuming such a folder with another value is refused like any change.
 IMPLIED_BY_OLDER_RUNS: dict[str, object] = {
@@ -114,7 +115,7 @@ class DemoConfig:
                 f"got {self.shard_size}",
                 f"a multiple of batch_size {self.batch_size}",
             )
-        if self.precision not in ("auto", "fp32", "bf16"):
+        if self.precision not in PRECISION_CHOICES:
             raise DemoError("DemoConfig.precision", f"got {self.precision!r}", "auto, fp32 or bf16")
         if len(self.seeds) * self.n_eval_generated > self.n_generate:
             raise DemoError("DemoConfig.n_eval_generated", f"got {self.n_eval_generated}",

@@ -134,14 +134,14 @@ def demo(
     logs: Logs = False,
 ) -> None:
     """Run the whole mission on the shipped default models and write a report with measured quality."""
-    from datasetgan.demo.config import DemoConfig
+    from datasetgan.demo.config import PRECISION_CHOICES, DemoConfig
     from datasetgan.demo.run import run_demo
 
     if not logs:  # the steps print one line each; the flows' and HTTP client's INFO logs stay quiet
         for handler in logging.getLogger().handlers:
             handler.setLevel(logging.WARNING)
     shipped = DemoConfig()
-    if precision not in ("auto", "fp32", "bf16"):
+    if precision not in PRECISION_CHOICES:
         raise fail(f"--precision: got {precision!r}; expected auto, fp32 or bf16")
     cfg = DemoConfig(
         out=out,
