@@ -17,7 +17,13 @@ Every result is scored on the oracle's labels of the edited image (``toyfaces.or
   * seconds per edit;
   * for direct edits also the interpreter's own IoU with the target in the region (what the edit
     optimises) and the oracle's IoU with the interpreter's labels of the edited image there (how far
-    the judge agrees with what the edit reached).
+    the judge agrees with what the edit reached);
+  * and, to read the IoU against: the oracle's IoU with the interpreter's labels of the SOURCE image
+    in the region (their agreement before any edit), what an ideal edit would score (the rule applied
+    to the oracle's labels of the source, i.e. exactly the intended change of the true layout,
+    scored against the target drawn on the interpreter's labels), and the changed-pixel hit rate
+    (the share of the pixels the target changes that the oracle labels with the target's class
+    after the edit).
 Targets (issue 13): direct IoU >= 0.75, outside change <= 0.03, transferred + refined IoU within
 0.1 of direct. A figure with one row per kind (source | edited | oracle labels before | after) goes
 to --out.
@@ -96,6 +102,9 @@ def main() -> None:
         direct, vector = [], None
         reached: list[float] = []
         judged: list[float] = []
+        before: list[float] = []
+        ideal: list[float] = []
+        hits: list[float] = []
         for i, (_, w, labels) in enumerate(sources):
             target = rule.target(labels)
             result = edit(g, interp, w, target, config=config)
@@ -105,12 +114,20 @@ def main() -> None:
             region = dilate(target != labels, 2)
             reached.append(region_iou(result.labels, target, region, K))
             judged.append(region_iou(torch.from_numpy(oracle), result.labels, region, K))
+            truth = torch.from_numpy(
+                toyfaces.oracle_annotate(to_uint8(source_image)[0]).astype(np.int64)
+            )
+            before.append(region_iou(truth, labels, region, K))
+            ideal.append(region_iou(rule.target(truth), target, region, K))
+            changed = target != labels
+            hits.append(
+                float((torch.from_numpy(oracle)[changed] == target[changed]).float().mean())
+            )
             if i == 0:
                 vector = EditingVector.from_edit(result, labels, target, g, interp)
-                before = toyfaces.oracle_annotate(to_uint8(source_image)[0])
                 src, out = to_uint8(source_image)[0], to_uint8(result.image)[0]
                 figure_rows.append(
-                    [src, out, overlay(src, before, palette), overlay(out, oracle, palette)]
+                    [src, out, overlay(src, truth.numpy(), palette), overlay(out, oracle, palette)]
                 )
         assert vector is not None
         transfer: dict[int, list[tuple[float, float, float]]] = {0: [], args.refine: []}
@@ -127,7 +144,13 @@ def main() -> None:
             "seeds": [s for s, _, _ in sources],
             "transfer_seeds": [s for s, _, _ in others],
             "direct": _summary(direct)
-            | {"interpreter_iou_in_region": _mean(reached), "oracle_vs_interpreter": _mean(judged)},
+            | {
+                "interpreter_iou_in_region": _mean(reached),
+                "oracle_vs_interpreter": _mean(judged),
+                "oracle_vs_interpreter_on_source": _mean(before),
+                "ideal_edit_iou": _mean(ideal),
+                "changed_pixel_hit_rate": _mean(hits),
+            },
             **{f"transfer_refine_{k}": _summary(v) for k, v in transfer.items()},
         }
         _print(name, rule.title, report[name])
@@ -166,7 +189,10 @@ def _print(name: str, title: str, r: dict[str, Any]) -> None:
                   f"outside change {row['change_outside']:.4f}  {row['seconds']:.2f} s/edit", flush=True)  # fmt: skip
             if "interpreter_iou_in_region" in row:
                 print(f"  {'':<20} interpreter IoU in region {row['interpreter_iou_in_region']:.3f}  "
-                      f"oracle vs interpreter there {row['oracle_vs_interpreter']:.3f}", flush=True)  # fmt: skip
+                      f"oracle vs interpreter there {row['oracle_vs_interpreter']:.3f} "
+                      f"(on the source {row['oracle_vs_interpreter_on_source']:.3f})", flush=True)  # fmt: skip
+                print(f"  {'':<20} an ideal edit would score {row['ideal_edit_iou']:.3f}  "
+                      f"changed pixels the oracle sees changed {row['changed_pixel_hit_rate']:.3f}", flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -5,9 +5,11 @@ latent space, and the fingerprints of the generator and interpreter it was made 
 as ``config.json`` + ``model.safetensors`` and refuses a generator it was not made for.
 
 ``apply_edit`` adds ``scale`` x dW+ to every code. With ``refine_steps`` each result is then refined
-like an edit (EditGAN's default is 30 steps): the region is where the source's or the edited image's
-labels hold one of the classes the vector changes (dilated), and the target there is the edited
-image's labels, so refinement keeps the change and removes what leaked outside it.
+like an edit (EditGAN's default is 30 steps): the region is the pixels whose label moved the way the
+vector's recorded changes go (from one of its "from" classes to the paired "to" class, source ->
+edited; dilated), and the target there is the edited image's labels, so refinement keeps the change
+and pulls back what leaked outside it. When no pixel moved that way, the region falls back to the
+pixels where either image holds a class the vector changes.
 
 Shapes: N codes, L w vectors, D w dimension, H/W label size.
 """
@@ -62,6 +64,12 @@ class EditingVector:
     def classes(self) -> set[str]:
         return {c["from"] for c in self.changes} | {c["to"] for c in self.changes}
 
+    def class_pairs(self) -> list[tuple[int, int]]:
+        """The recorded changes as (from, to) class ids of ``class_names``."""
+        ids = {name: k for k, name in enumerate(self.class_names)}
+        return [(ids[c["from"]], ids[c["to"]]) for c in self.changes
+                if c["from"] in ids and c["to"] in ids]  # fmt: skip
+
     def check(self, generator: Generator) -> None:
         actual = state_dict_sha256(generator)
         if actual != self.generator_fingerprint:
@@ -97,14 +105,23 @@ def _folder(folder: str | Path) -> ModelFolder:
 
 
 def change_region(
-    labels: Sequence[torch.Tensor], class_ids: Sequence[int], pixels: int
+    source_labels: torch.Tensor,
+    edited_labels: torch.Tensor,
+    pairs: Sequence[tuple[int, int]],
+    pixels: int,
 ) -> torch.Tensor:
-    """Pixels [H, W] where any of ``labels`` holds one of ``class_ids``, dilated by ``pixels``."""
-    ids = torch.tensor(sorted(class_ids), dtype=torch.long)
-    hit = torch.zeros(labels[0].shape, dtype=torch.bool)
-    for lab in labels:
-        hit |= torch.isin(lab.long(), ids)
-    return dilate(hit, pixels)
+    """The refinement region [H, W] of one transferred edit: the pixels whose class moved along one of
+    ``pairs`` ((from, to) class ids) between ``source_labels`` and ``edited_labels`` [H, W], dilated
+    by ``pixels``. When none moved that way: the pixels where either map holds a class of ``pairs``,
+    dilated (a label like background covers most of an image, so it is only the fallback)."""
+    src, edited = source_labels.long(), edited_labels.long()
+    moved = torch.zeros(src.shape, dtype=torch.bool)
+    for a, b in pairs:
+        moved |= (src == a) & (edited == b)
+    if moved.any():
+        return dilate(moved, pixels)
+    ids = torch.tensor(sorted({k for pair in pairs for k in pair}), dtype=torch.long)
+    return dilate(torch.isin(src, ids) | torch.isin(edited, ids), pixels)
 
 
 def apply_edit(
@@ -126,20 +143,21 @@ def apply_edit(
         raise EditError(
             "w_plus", f"got {tuple(w_plus.shape)}", f"[N, {generator.n_latent}, {generator.w_dim}]"
         )
-    ids = [vector.class_names.index(c) for c in vector.classes if c in vector.class_names]
+    pairs = vector.class_pairs()
     results = []
     for i in range(w_plus.shape[0]):
         source = w_plus[i : i + 1]
         delta = (vector.delta * scale).expand_as(source).contiguous()
         results.append(
-            _one(generator, interpreter, source, delta, ids, refine_steps, config, weights, lpips)
+            _one(generator, interpreter, source, delta, pairs, refine_steps, config, weights, lpips)
         )
     return results
 
 
 def _one(
     generator: Generator, interpreter: Interpreter, source: torch.Tensor, delta: torch.Tensor,
-    ids: list[int], refine_steps: int, config: EditConfig, weights: EditWeights, lpips: Any,
+    pairs: list[tuple[int, int]], refine_steps: int, config: EditConfig, weights: EditWeights,
+    lpips: Any,
 ) -> EditResult:  # fmt: skip
     import time
     from dataclasses import replace
@@ -148,7 +166,7 @@ def _one(
     source_image, source_labels = render(generator, interpreter, source)
     edited = source + delta
     image, labels = render(generator, interpreter, edited)
-    region = change_region([source_labels[0], labels[0]], ids, config.dilate)
+    region = change_region(source_labels[0], labels[0], pairs, config.dilate)
     if refine_steps <= 0:
         return EditResult(edited, delta, image, labels[0], region, {}, time.perf_counter() - start)
     refine = replace(config, steps=refine_steps, space="w+")

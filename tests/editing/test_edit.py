@@ -1,5 +1,5 @@
 """Editing on tiny random models: refusals, the default region, the loss falls, vectors round-trip,
-refuse another generator, transfer with and without refinement."""
+refuse another generator, transfer with and without refinement, the refinement region."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch
 
 from datasetgan.editing import EditConfig, EditError, EditingVector, apply_edit, edit, load_vector
 from datasetgan.editing.edit import dilate, render
+from datasetgan.editing.vector import change_region
 from datasetgan.interpreter import EnsembleConfig, Interpreter, PixelEnsemble
 from datasetgan.models.fingerprint import state_dict_sha256
 from datasetgan.models.stylegan2 import Generator, GeneratorConfig, w_plus_from_seeds
@@ -93,3 +94,29 @@ def test_vectors_save_load_refuse_and_transfer(
     (tmp_path / "v" / "config.json").write_text('{"format": "x", "version": 1}')
     with pytest.raises(EditError, match="expected 'datasetgan-pipeline/editing-vector'"):
         load_vector(tmp_path / "v")
+
+
+def test_refinement_region_follows_the_vectors_class_changes() -> None:
+    """The region is where a label moved the way the vector's changes go (dilated), not every pixel
+    of a class it touches; with no such move it falls back to the pixels of those classes."""
+    source = torch.zeros(9, 9, dtype=torch.long)  # class 0 everywhere ("background")
+    source[2:4, 2:4] = 1
+    edited = source.clone()
+    edited[2:4, 2:4] = 0  # 1 -> 0: the vector's change
+    edited[7, 7] = 2  # 0 -> 2: a leak the vector never asked for
+    region = change_region(source, edited, [(1, 0)], 1)
+    assert torch.equal(region, dilate(source == 1, 1))
+    assert not region[7, 7] and not region[0, 8]
+    nothing_moved = change_region(source, source, [(1, 0)], 0)
+    assert torch.equal(nothing_moved, (source == 0) | (source == 1))  # the fallback
+
+
+def test_vector_class_pairs_are_ids_of_its_class_names() -> None:
+    vector = EditingVector(
+        torch.zeros(1, 2, 3),
+        [{"from": "b", "to": "a", "pixels": 4}, {"from": "a", "to": "gone", "pixels": 1}],
+        ["a", "b"],
+        "g",
+        "i",
+    )
+    assert vector.class_pairs() == [(1, 0)]
