@@ -24,6 +24,9 @@ Every result is scored on the oracle's labels of the edited image (``toyfaces.or
     scored against the target drawn on the interpreter's labels), and the changed-pixel hit rate
     (the share of the pixels the target changes that the oracle labels with the target's class
     after the edit).
+Before the edits, the judge itself is checked where it judges: on --judge-renders real renders
+(seeds from 900,000) with exact masks, the oracle's IoU with the exact mask inside the region each
+rule draws on that mask (its changed pixels dilated by 2): the best score a perfect image can get.
 Targets (issue 13): direct IoU >= 0.75, outside change <= 0.03, transferred + refined IoU within
 0.1 of direct. A figure with one row per kind (source | edited | oracle labels before | after) goes
 to --out.
@@ -78,6 +81,7 @@ def main() -> None:
     parser.add_argument("--refine", type=int, default=10)
     parser.add_argument("--kinds", nargs="+", default=[r.name for r in RULES])
     parser.add_argument("--first-seed", type=int, default=800_000)
+    parser.add_argument("--judge-renders", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--out", type=Path, default=Path("runs/bench-editing"))
     args = parser.parse_args()
@@ -91,6 +95,8 @@ def main() -> None:
         raise SystemExit(f"--kinds: got {unknown}, expected some of {sorted(rules)}")
     palette = np.asarray(toyfaces.PALETTE, dtype=np.uint8)
     report: dict[str, Any] = {}
+    if args.judge_renders:
+        report["judge"] = judge_check([rules[k] for k in args.kinds], args.judge_renders)
     figure_rows: list[list[np.ndarray]] = []
     for name in args.kinds:
         rule = rules[name]
@@ -162,6 +168,24 @@ def main() -> None:
         print(
             f"figure (rows: {', '.join(args.kinds)}; source | edited | oracle before | after): {path}"
         )
+
+
+def judge_check(rules: list[EditRule], n: int, first_seed: int = 900_000) -> dict[str, Any]:
+    """The oracle's IoU with the exact masks of ``n`` real renders inside the region each rule draws
+    on the exact mask (changed pixels dilated by 2): how well the judge itself labels such regions."""
+    images, masks = toyfaces.render_batch(range(first_seed, first_seed + n))
+    predicted = torch.from_numpy(toyfaces.oracle_annotate_batch(images).astype(np.int64))
+    exact = torch.from_numpy(masks.astype(np.int64))
+    out: dict[str, Any] = {}
+    for rule in rules:
+        ious = []
+        for p, m in zip(predicted, exact, strict=True):
+            if rule.applies(m):
+                ious.append(region_iou(p, m, dilate(rule.target(m) != m, 2), K))
+        out[rule.name] = {"n": len(ious), "oracle_vs_exact_in_region": _mean(ious)}
+        print(f"judge: the oracle vs exact masks in the '{rule.name}' region of {len(ious)} real renders: "
+              f"IoU {out[rule.name]['oracle_vs_exact_in_region']:.3f}", flush=True)  # fmt: skip
+    return out
 
 
 def _mean(values: list[float]) -> float:

@@ -139,6 +139,8 @@ def role_prepare(args: argparse.Namespace) -> dict[str, Any]:
         labels.append(time.perf_counter() - t0)
     render_flop, label_flop = count_flops(g, ws, lab)
     return {
+        "first_layer_gflop": first_layer_flops(g, lab.mh) / 1e9,
+        "gemm_peak_gflops": gemm_peak(lab.mh),
         "render_s": statistics.median(renders),
         "fused_label_s": statistics.median(labels),
         "render_gflop": render_flop / 1e9,
@@ -159,6 +161,29 @@ def count_flops(g: Generator, ws: torch.Tensor, lab: FusedLabeller) -> tuple[int
     with torch.no_grad(), FlopCounterMode(display=False) as label_count:
         lab.label(out.features)
     return render_count.get_total_flops(), label_count.get_total_flops()
+
+
+def first_layer_flops(g: Generator, mh: int) -> int:
+    """The least arithmetic of the members' first layers in exact arithmetic: every tap's pixels
+    projected once, at their native resolution, onto all M*H1 units (resampling is linear, so it can
+    come after; nothing smaller computes the same pre-activations)."""
+    return sum(2 * t.resolution**2 * t.channels * mh for t in g.tap_layout)
+
+
+def gemm_peak(mh: int, repeats: int = 5) -> float:
+    """This process's fp32 matrix-product rate in GFLOP/s, the best of a large square product and of
+    the labeller's own shape (4,096 pixels x 512 channels onto M*H1 units); medians of ``repeats``."""
+    best = 0.0
+    for n, k, m in ((2048, 2048, 2048), (4096, 512, mh)):
+        a, b, c = torch.randn(n, k), torch.randn(k, m), torch.empty(n, m)
+        torch.mm(a, b, out=c)
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            torch.mm(a, b, out=c)
+            times.append(time.perf_counter() - t0)
+        best = max(best, 2 * n * k * m / statistics.median(times) / 1e9)
+    return best
 
 
 def role_label(args: argparse.Namespace) -> dict[str, Any]:
@@ -291,6 +316,11 @@ def labelling_table(res: int, args: argparse.Namespace, tmp: Path) -> None:
     print(f"arithmetic (torch.utils.flop_counter): render {rf:.1f} GFLOP at {rf / r:.0f} GFLOP/s, fused "
           f"label {lf:.1f} GFLOP at {lf / f:.0f} GFLOP/s; at equal rates (render + label) / render = "
           f"{(rf + lf) / rf:.2f}, and 1.5 needs the labeller at {lf / rf / 0.5:.1f}x the render's rate")  # fmt: skip
+    first, peak = prep["first_layer_gflop"], prep["gemm_peak_gflops"]
+    print(f"bound: the members' first layers alone need {first:.1f} GFLOP (every tap projected once at "
+          f"its native resolution); at this process's fp32 matrix-product peak, {peak:.0f} GFLOP/s, that "
+          f"is {first / peak:.3f} s, so in exact fp32 (render + label) / render >= "
+          f"{1 + first / peak / r:.2f} with this render")  # fmt: skip
 
 
 def training_figure(args: argparse.Namespace, tmp: Path) -> None:

@@ -1,5 +1,6 @@
-"""`python -m datasetgan.toyfaces {grid,classes,errors,oracle,train-oracle,headroom,speed,write}`: the
-measurements behind docs/toyfaces.md, and the training of the shipped oracle."""
+"""`python -m datasetgan.toyfaces {grid,classes,errors,oracle,train-oracle,headroom,speed,write,annotate}`:
+the measurements behind docs/toyfaces.md, the training of the shipped oracle, and the oracle as an
+annotator of a folder of images (e.g. the PNGs `datasetgan sample` writes)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Sequence
 
 import torch
 
-from datasetgan.toyfaces.data import write_png_folder
+from datasetgan.toyfaces.data import oracle_annotate_folder, write_png_folder
 from datasetgan.toyfaces.report import (
     class_table,
     few_real_errors,
@@ -49,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("out")
     w.add_argument("--first-seed", type=int, default=0)
     w.add_argument("--n", type=int, default=100)
+    a = sub.add_parser(
+        "annotate", help="label a folder of PNGs with the oracle (an annotation folder)"
+    )
+    a.add_argument("images", help="folder of RGB PNGs")
+    a.add_argument("labels", help="folder to write palette PNGs of the same names and classes.json")
     return p
 
 
@@ -87,6 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     elif args.command == "write":
         paths = write_png_folder(args.out, range(args.first_seed, args.first_seed + args.n))
         print(f"{len(paths)} images under {args.out}")
+    elif args.command == "annotate":
+        paths = oracle_annotate_folder(args.images, args.labels)
+        print(f"{len(paths)} masks under {args.labels}")
     return 0
 
 

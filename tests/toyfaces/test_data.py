@@ -53,6 +53,18 @@ def test_oracle_annotates_a_folder(tmp_path: Path) -> None:
         oracle_annotate_folder(tmp_path / "ann" / "nothing", tmp_path / "x")
 
 
+def test_annotate_command_writes_the_oracles_masks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datasetgan.toyfaces.__main__ import main
+
+    write_png_folder(tmp_path / "real", [5])
+    assert main(["annotate", str(tmp_path / "real" / "images"), str(tmp_path / "ann")]) == 0
+    assert "1 masks under" in capsys.readouterr().out
+    got = np.asarray(Image.open(tmp_path / "ann" / "000005.png"))
+    assert np.array_equal(got, oracle_annotate(toyfaces.render(5).image))
+
+
 def test_npz_round_trip(tmp_path: Path) -> None:
     save_npz(tmp_path / "f.npz", [1, 2])
     images, masks, seeds = load_npz(tmp_path / "f.npz")
