@@ -60,10 +60,6 @@ class EditingVector:
         return cls(result.delta.clone(), changes, names, state_dict_sha256(generator),
                    interpreter.fingerprint, space, dict(source or {}), dict(result.losses))  # fmt: skip
 
-    @property
-    def classes(self) -> set[str]:
-        return {c["from"] for c in self.changes} | {c["to"] for c in self.changes}
-
     def class_pairs(self) -> list[tuple[int, int]]:
         """The recorded changes as (from, to) class ids of ``class_names``."""
         ids = {name: k for k, name in enumerate(self.class_names)}
