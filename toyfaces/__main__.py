@@ -94,7 +94,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         paths = write_png_folder(args.out, range(args.first_seed, args.first_seed + args.n))
         print(f"{len(paths)} images under {args.out}")
     elif args.command == "annotate":
-        paths = oracle_annotate_folder(args.images, args.labels)
+        try:
+            paths = oracle_annotate_folder(args.images, args.labels)
+        except (FileNotFoundError, ValueError) as exc:  # a bad folder or image: one line, no trace
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         print(f"{len(paths)} masks under {args.labels}")
     return 0
 

@@ -85,7 +85,8 @@ def oracle_annotate_folder(
     src, dst = Path(images), Path(labels)
     files = sorted(src.glob("*.png")) if only is None else [src / name for name in only]
     if not files or not all(f.is_file() for f in files):
-        raise FileNotFoundError(f"{src}: no PNG (or one of {only} missing); expected RGB images")
+        missing = "" if only is None else f" (or one of {list(only)} missing)"
+        raise FileNotFoundError(f"{src}: no PNG{missing}; expected a folder of RGB PNG images")
     dst.mkdir(parents=True, exist_ok=True)
     (dst / CLASS_FILE).write_text(json.dumps(list(CLASS_NAMES)))
     pictures = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in files])

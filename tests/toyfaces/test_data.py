@@ -61,6 +61,8 @@ def test_annotate_command_writes_the_oracles_masks(
     write_png_folder(tmp_path / "real", [5])
     assert main(["annotate", str(tmp_path / "real" / "images"), str(tmp_path / "ann")]) == 0
     assert "1 masks under" in capsys.readouterr().out
+    assert main(["annotate", str(tmp_path / "nothing"), str(tmp_path / "x")]) == 2
+    assert "no PNG; expected a folder of RGB PNG images" in capsys.readouterr().err
     got = np.asarray(Image.open(tmp_path / "ann" / "000005.png"))
     assert np.array_equal(got, oracle_annotate(toyfaces.render(5).image))
 
