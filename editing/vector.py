@@ -66,6 +66,14 @@ class EditingVector:
         return [(ids[c["from"]], ids[c["to"]]) for c in self.changes
                 if c["from"] in ids and c["to"] in ids]  # fmt: skip
 
+    def check_classes(self, interpreter: Interpreter) -> None:
+        """Refuse an interpreter whose classes differ from the vector's (its class ids would not
+        mean the vector's classes)."""
+        if list(self.class_names) != list(interpreter.class_names):
+            raise EditError("editing vector", f"made with classes {self.class_names}, this "
+                            f"interpreter has {list(interpreter.class_names)}",
+                            "an interpreter with the vector's classes")  # fmt: skip
+
     def check(self, generator: Generator) -> None:
         actual = state_dict_sha256(generator)
         if actual != self.generator_fingerprint:
@@ -139,6 +147,7 @@ def apply_edit(
         raise EditError(
             "w_plus", f"got {tuple(w_plus.shape)}", f"[N, {generator.n_latent}, {generator.w_dim}]"
         )
+    vector.check_classes(interpreter)
     pairs = vector.class_pairs()
     results = []
     for i in range(w_plus.shape[0]):

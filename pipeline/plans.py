@@ -87,8 +87,11 @@ def plan_edits(p: ApplyEditParams) -> StorePlan:
     recipe = Recipe(kind="edited", generator=str(p.generator.resolve()),
                     interpreter=str(p.interpreter.resolve()), render=render, edit=edit)  # fmt: skip
     # another generator's vector: refused first (the interpreter would refuse it too, less plainly)
-    load_vector(p.vector).check(load_generator(recipe.generator))
+    vector = load_vector(p.vector)
+    vector.check(load_generator(recipe.generator))
     models = load_models(recipe)
+    if models.interpreter is not None:  # always, for an "edited" recipe
+        vector.check_classes(models.interpreter)
     spec = store_spec(recipe, models, shard_size=p.shard_size)
     store = open_store(p.out, recipe, models.fingerprints, spec)
     return _plan(store, recipe, len(edit.seeds or edit.rows))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -108,3 +109,12 @@ def test_apply_edit_flow_writes_a_resumable_store(files: dict[str, Path]) -> Non
     refused = runner.invoke(app, ["apply-edit", str(out / "vector"), str(other), str(files["i"]),
                                   "--seeds", "1-2", "--out", str(files["root"] / "x")])  # fmt: skip
     assert refused.exit_code == 2 and "made for generator" in refused.output
+    renamed = files["root"] / "vector-renamed"
+    shutil.copytree(out / "vector", renamed)
+    config = json.loads((renamed / "config.json").read_text())
+    config["class_names"] = list(reversed(config["class_names"]))
+    (renamed / "config.json").write_text(json.dumps(config))
+    refused = runner.invoke(app, ["apply-edit", str(renamed), str(files["g"]), str(files["i"]),
+                                  "--seeds", "1-2", "--out", str(files["root"] / "y")])  # fmt: skip
+    assert refused.exit_code == 2 and "made with classes" in refused.output
+    assert not (files["root"] / "y").exists()  # refused before any work

@@ -88,6 +88,10 @@ def test_vectors_save_load_refuse_and_transfer(
     assert len(plain) == 2 and torch.allclose(plain[0].w_plus, others[:1] + vector.delta)
     refined = apply_edit(loaded, g, interp, others, refine_steps=3)
     assert refined[1].history and not torch.equal(refined[1].w_plus, plain[1].w_plus)
+    renamed = EditingVector(loaded.delta, loaded.changes, ["bg", "b", "a"],
+                            loaded.generator_fingerprint, loaded.interpreter_fingerprint)  # fmt: skip
+    with pytest.raises(EditError, match="made with classes"):
+        apply_edit(renamed, g, interp, others)
     other = perturbed(CONFIG, seed=9)
     with pytest.raises(EditError, match="made for generator"):
         apply_edit(loaded, other, interp, others)
