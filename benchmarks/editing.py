@@ -117,7 +117,8 @@ def main() -> None:
             source_image, _ = render(g, interp, w)
             iou, outside, oracle = score_edit(result.image, source_image, target, labels)
             direct.append((iou, outside, result.seconds))
-            region = dilate(target != labels, 2)
+            changed = target != labels
+            region = dilate(changed, 2)
             reached.append(region_iou(result.labels, target, region, K))
             judged.append(region_iou(torch.from_numpy(oracle), result.labels, region, K))
             truth = torch.from_numpy(
@@ -125,7 +126,6 @@ def main() -> None:
             )
             before.append(region_iou(truth, labels, region, K))
             ideal.append(region_iou(rule.target(truth), target, region, K))
-            changed = target != labels
             hits.append(
                 float((torch.from_numpy(oracle)[changed] == target[changed]).float().mean())
             )
